@@ -1,0 +1,1 @@
+"""Message Counter: counts chat-message webhooks once per account and hour."""

@@ -1,0 +1,241 @@
+"""The `counter` command: serve HTTP, run the dispatcher, and inspect the outbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import uvicorn
+
+from counter.embedded import LOOPBACK, EmbeddedValkey
+from counter.errors import CounterError
+from counter.logs import configure_logging
+from counter.outbox import Outbox, ShardStatus
+from counter.runtime import connect, consumer_name, open_runtime
+from counter.settings import DeliveryMode, Settings
+
+logger = logging.getLogger(__name__)
+
+# CLI options that override a COUNTER_* variable: option dest -> variable.
+OPTION_VARIABLES = {
+    "redis_url": "COUNTER_REDIS_URL",
+    "data_dir": "COUNTER_DATA_DIR",
+    "daily_total_url": "COUNTER_DAILY_TOTAL_URL",
+    "delivery_mode": "COUNTER_DELIVERY_MODE",
+    "log_level": "COUNTER_LOG_LEVEL",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="counter", description="Message Counter: counts chat-message webhooks."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service (and, by default, the dispatcher)"
+    )
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("COUNTER_HOST", LOOPBACK),
+        help="address to bind (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("COUNTER_PORT", "8000")),
+        help="TCP port (default 8000)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("COUNTER_WORKERS", "1")),
+        help="worker processes (default 1)",
+    )
+    serve.add_argument(
+        "--no-dispatcher",
+        action="store_true",
+        help="serve HTTP only; run `counter dispatch` elsewhere",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per request (off by default: it costs throughput)",
+    )
+    _add_common(serve)
+
+    dispatch = commands.add_parser(
+        "dispatch", help="run only the dispatcher that delivers daily totals"
+    )
+    _add_common(dispatch)
+
+    outbox = commands.add_parser("outbox", help="inspect or repair the outbox")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    status = outbox_commands.add_parser(
+        "status", help="print backlog, pending, oldest age and dead letters per shard"
+    )
+    _add_common(status)
+    replay = outbox_commands.add_parser(
+        "replay", help="move dead letters back to the outbox for delivery"
+    )
+    replay.add_argument(
+        "--limit", type=int, default=None, help="move at most this many (default: all)"
+    )
+    _add_common(replay)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url", help="Redis URL (env COUNTER_REDIS_URL; unset: embedded Valkey)"
+    )
+    parser.add_argument(
+        "--data-dir", help="embedded Valkey data folder (env COUNTER_DATA_DIR, default ./.data)"
+    )
+    parser.add_argument(
+        "--daily-total-url", help="where daily totals are POSTed (env COUNTER_DAILY_TOTAL_URL)"
+    )
+    parser.add_argument(
+        "--delivery-mode",
+        choices=[mode.value for mode in DeliveryMode],
+        help="every or latest (env COUNTER_DELIVERY_MODE)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (env COUNTER_LOG_LEVEL, default INFO)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    _export_options(args)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        _run(args, settings)
+    except CounterError as exc:
+        print(f"counter: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+def _export_options(args: argparse.Namespace) -> None:
+    """Copy CLI options into the environment, so uvicorn's worker processes see them too."""
+    for dest, variable in OPTION_VARIABLES.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            os.environ[variable] = str(value)
+    if getattr(args, "no_dispatcher", False):
+        os.environ["COUNTER_DISPATCHER_ENABLED"] = "false"
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
+    if args.command == "serve":
+        serve(settings, args.host, args.port, args.workers, args.access_log)
+    elif args.command == "dispatch":
+        asyncio.run(dispatch(_with_running_redis(settings)))
+    elif args.outbox_command == "status":
+        asyncio.run(print_status(_with_running_redis(settings)))
+    else:
+        asyncio.run(replay(_with_running_redis(settings), args.limit))
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, access_log: bool) -> None:
+    """Run uvicorn; start the embedded Valkey first, once, when no Redis URL is set."""
+    with _redis_for_serving(settings):
+        uvicorn.run(
+            "counter.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+        )
+
+
+@contextmanager
+def _redis_for_serving(settings: Settings) -> Iterator[None]:
+    if settings.redis_url is not None:
+        yield
+        return
+    server = EmbeddedValkey(settings.data_dir, settings.embedded_port)
+    os.environ["COUNTER_REDIS_URL"] = server.start()
+    try:
+        yield
+    finally:
+        server.stop()
+
+
+def _with_running_redis(settings: Settings) -> Settings:
+    """Without a URL, use the embedded server that a running `counter serve` started."""
+    if settings.redis_url is not None:
+        return settings
+    return settings.with_changes(redis_url=f"redis://{LOOPBACK}:{settings.embedded_port}/0")
+
+
+async def dispatch(settings: Settings) -> None:
+    """Run only the dispatcher until SIGINT or SIGTERM."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopped.set)
+    async with open_runtime(settings, with_dispatcher=True):
+        await stopped.wait()
+        logger.info("signal received; stopping the dispatcher")
+
+
+async def print_status(settings: Settings) -> None:
+    redis = connect(settings)
+    try:
+        outbox = Outbox(redis, settings.shard_count, consumer_name())
+        shards = await outbox.status(int(time.time() * 1000))
+    finally:
+        await redis.aclose()
+    print(format_status(shards))
+
+
+def format_status(shards: Sequence[ShardStatus]) -> str:
+    """Render one row per shard and a final row for all shards."""
+    ages = [shard.oldest_age_s for shard in shards if shard.oldest_age_s is not None]
+    total = ShardStatus(
+        shard=-1,
+        backlog=sum(shard.backlog for shard in shards),
+        pending=sum(shard.pending for shard in shards),
+        oldest_age_s=max(ages, default=None),
+        dead_letters=sum(shard.dead_letters for shard in shards),
+    )
+    rows = [_status_row("shard", "backlog", "pending", "oldest_age_s", "dead_letters")]
+    rows += [_status_row(str(shard.shard), *_status_cells(shard)) for shard in shards]
+    rows.append(_status_row("all", *_status_cells(total)))
+    return "\n".join(rows)
+
+
+def _status_cells(shard: ShardStatus) -> tuple[str, str, str, str]:
+    age = "-" if shard.oldest_age_s is None else f"{shard.oldest_age_s:.1f}"
+    return str(shard.backlog), str(shard.pending), age, str(shard.dead_letters)
+
+
+def _status_row(*cells: str) -> str:
+    return f"{cells[0]:>5} {cells[1]:>9} {cells[2]:>9} {cells[3]:>13} {cells[4]:>13}"
+
+
+async def replay(settings: Settings, limit: int | None) -> None:
+    redis = connect(settings)
+    try:
+        moved = await Outbox(redis, settings.shard_count, consumer_name()).replay_dead_letters(
+            limit
+        )
+    finally:
+        await redis.aclose()
+    print(f"moved {moved} dead letters back to the outbox")

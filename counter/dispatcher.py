@@ -1,0 +1,287 @@
+"""Delivers outbox events to the external service, at least once.
+
+Each dispatcher is one consumer in the `dispatchers` group, so several processes share
+the work. It keeps at most `delivery_concurrency` events in flight, retries transient
+failures with jittered backoff, dead-letters permanent failures and events past their
+maximum age, and takes over events that a crashed consumer left unacknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from counter.coalesce import keep_latest
+from counter.contract import build_event, encode_event, event_id
+from counter.errors import StoreError
+from counter.logs import Throttle
+from counter.outbox import Outbox, OutboxEvent
+from counter.retry import Verdict, retry_delay_s
+from counter.sender import DeliveryOutcome, Sender
+from counter.settings import DeliveryMode, Settings
+
+logger = logging.getLogger(__name__)
+
+READ_BLOCK_MS = 1000
+STORE_RETRY_S = 1.0
+LOG_INTERVAL_S = 5.0
+
+
+@dataclass
+class DispatcherStats:
+    """Counters since start; /metrics and the tests read them."""
+
+    delivered: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    superseded: int = 0
+    claimed: int = 0
+    store_errors: int = 0
+    in_flight: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Dispatcher:
+    """Reads the outbox and POSTs each event until the receiver accepts it."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        sender: Sender,
+        settings: Settings,
+        rng: random.Random | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.outbox = outbox
+        self.sender = sender
+        self.settings = settings
+        self.rng = rng or random.Random()
+        self.wall_clock = wall_clock
+        self.stats = DispatcherStats()
+        self._in_flight: dict[tuple[int, str], OutboxEvent] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._next_claim_at = 0.0
+        self._retry_log = Throttle(LOG_INTERVAL_S)
+        self._store_log = Throttle(LOG_INTERVAL_S)
+
+    def stop(self) -> None:
+        """Ask the dispatcher to stop reading; run() then drains and returns."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        logger.info(
+            "dispatcher started consumer=%s mode=%s url=%s concurrency=%d",
+            self.outbox.consumer,
+            self.settings.delivery_mode.value,
+            self.sender.url,
+            self.settings.delivery_concurrency,
+        )
+        heartbeat = asyncio.create_task(self._keep_claimed_loop())
+        try:
+            while not self._stopping.is_set():
+                await self._step()
+        finally:
+            heartbeat.cancel()
+            await self._drain()
+        logger.info("dispatcher stopped consumer=%s %s", self.outbox.consumer, self._stats_fields())
+
+    async def _step(self) -> None:
+        """Fill free delivery slots with claimed or new events, or wait for a slot."""
+        free = self.settings.delivery_concurrency - len(self._in_flight)
+        if free <= 0:
+            self._slot_freed.clear()
+            await self._wait(self._slot_freed, READ_BLOCK_MS / 1000)
+            return
+        per_shard = math.ceil(min(free, self.settings.read_batch_size) / self.outbox.shard_count)
+        try:
+            events = await self._next_events(per_shard)
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            self._log_store_error("reading the outbox", exc)
+            await self._wait(self._stopping, STORE_RETRY_S)
+            return
+        for event in events:
+            self._start_delivery(event)
+
+    async def _next_events(self, per_shard: int) -> list[OutboxEvent]:
+        if time.monotonic() >= self._next_claim_at:
+            events = await self.outbox.claim_stale(self._claim_idle_ms(), per_shard)
+            events = [event for event in events if self._key(event) not in self._in_flight]
+            self.stats.claimed += len(events)
+            if events:
+                logger.info("claimed stale events count=%d", len(events))
+            else:
+                self._next_claim_at = time.monotonic() + self.settings.claim_idle_seconds / 2
+        else:
+            events = await self.outbox.read_new(per_shard, READ_BLOCK_MS)
+        if self.settings.delivery_mode is DeliveryMode.LATEST:
+            events = await self._coalesce(events)
+        return events
+
+    async def _coalesce(self, events: list[OutboxEvent]) -> list[OutboxEvent]:
+        """Keep the newest total per (account_id, date) and acknowledge the superseded rest."""
+        latest, superseded = keep_latest(events)
+        if superseded:
+            await self.outbox.ack(superseded)
+            self.stats.superseded += len(superseded)
+        return latest
+
+    def _start_delivery(self, event: OutboxEvent) -> None:
+        key = self._key(event)
+        if key in self._in_flight:
+            return
+        self._in_flight[key] = event
+        task = asyncio.create_task(self._deliver(event))
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._delivery_done(key, done))
+        self.stats.in_flight = len(self._in_flight)
+
+    def _delivery_done(self, key: tuple[int, str], task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight.pop(key, None)
+        self.stats.in_flight = len(self._in_flight)
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("delivery task failed", exc_info=task.exception())
+
+    async def _deliver(self, event: OutboxEvent) -> None:
+        """POST one event until it is delivered, dead-lettered, or the dispatcher stops."""
+        body_event = build_event(event.record)
+        body = encode_event(body_event)
+        the_id = body_event["event_id"]
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self.sender.send(the_id, body)
+            if outcome.verdict is Verdict.DELIVERED:
+                await self._acknowledge(event)
+                return
+            if outcome.verdict is Verdict.PERMANENT or self._expired(event):
+                await self._dead_letter(event, outcome, attempt)
+                return
+            delay_s = retry_delay_s(
+                attempt,
+                outcome.retry_after_s,
+                self.settings.retry_base_seconds,
+                self.settings.retry_cap_seconds,
+                self.rng,
+            )
+            self.stats.retried += 1
+            self._log_retry(the_id, attempt, outcome, delay_s)
+            if await self._wait(self._stopping, delay_s):
+                return  # left pending: the next dispatcher claims it
+
+    async def _acknowledge(self, event: OutboxEvent) -> None:
+        try:
+            await self.outbox.ack([event])
+        except StoreError as exc:
+            # The event stays pending, so it is claimed and delivered again later.
+            self.stats.store_errors += 1
+            self._log_store_error("acknowledging a delivered event", exc)
+            return
+        self.stats.delivered += 1
+
+    async def _dead_letter(
+        self, event: OutboxEvent, outcome: DeliveryOutcome, attempts: int
+    ) -> None:
+        reason = (
+            outcome.error if outcome.verdict is Verdict.PERMANENT else f"expired: {outcome.error}"
+        )
+        try:
+            moved = await self.outbox.dead_letter(event, outcome.status, reason, attempts)
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            self._log_store_error("dead-lettering an event", exc)
+            return
+        if moved:
+            self.stats.dead_lettered += 1
+            logger.error(
+                "event dead-lettered event_id=%s account_id=%s date=%s status=%s attempts=%d "
+                "error=%s",
+                event_id(event.record.account_id, event.record.date, event.record.total),
+                event.record.account_id,
+                event.record.date,
+                outcome.status,
+                attempts,
+                reason,
+            )
+
+    async def _keep_claimed_loop(self) -> None:
+        """Refresh the idle time of in-flight events a few times per claim timeout."""
+        interval_s = self.settings.claim_idle_seconds / 3
+        while True:
+            await asyncio.sleep(interval_s)
+            if not self._in_flight:
+                continue
+            try:
+                await self.outbox.keep_claimed(list(self._in_flight.values()))
+            except StoreError as exc:
+                self._log_store_error("refreshing in-flight events", exc)
+
+    async def _drain(self) -> None:
+        """Give in-flight POSTs the grace period, then cancel them; unacknowledged events stay."""
+        if not self._tasks:
+            return
+        logger.info("dispatcher draining in_flight=%d", len(self._tasks))
+        _, still_running = await asyncio.wait(
+            set(self._tasks), timeout=self.settings.shutdown_grace_seconds
+        )
+        for task in still_running:
+            task.cancel()
+        if still_running:
+            await asyncio.wait(still_running)
+            logger.warning("dispatcher released unfinished deliveries count=%d", len(still_running))
+
+    def _expired(self, event: OutboxEvent) -> bool:
+        age_s = self.wall_clock() - event.created_ms / 1000
+        return age_s > self.settings.max_event_age_seconds
+
+    def _claim_idle_ms(self) -> int:
+        return int(self.settings.claim_idle_seconds * 1000)
+
+    @staticmethod
+    def _key(event: OutboxEvent) -> tuple[int, str]:
+        return (event.shard, event.entry_id)
+
+    @staticmethod
+    async def _wait(flag: asyncio.Event, timeout_s: float) -> bool:
+        """Wait until `flag` is set or `timeout_s` passes; return whether it was set."""
+        try:
+            await asyncio.wait_for(flag.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _log_retry(
+        self, the_id: str, attempt: int, outcome: DeliveryOutcome, delay_s: float
+    ) -> None:
+        held_back = self._retry_log.allow()
+        if held_back is None:
+            return
+        logger.warning(
+            "delivery failed, will retry event_id=%s attempt=%d status=%s retry_in_s=%.2f "
+            "error=%s similar_held_back=%d",
+            the_id,
+            attempt,
+            outcome.status,
+            delay_s,
+            outcome.error,
+            held_back,
+        )
+
+    def _log_store_error(self, action: str, exc: StoreError) -> None:
+        held_back = self._store_log.allow()
+        if held_back is not None:
+            logger.warning("%s failed error=%s similar_held_back=%d", action, exc, held_back)
+
+    def _stats_fields(self) -> str:
+        return " ".join(f"{name}={value}" for name, value in self.stats.as_dict().items())

@@ -1,0 +1,59 @@
+"""Exceptions raised by the service.
+
+CounterError
+├── ConfigError          a setting is missing or invalid
+├── StoreError           Redis failed or could not be reached
+│   └── ShardCountMismatch   the data was written with another shard count
+├── InvalidInput         request fields failed validation, one FieldError each
+├── IdReused             a message id came back with another created_at
+├── InvalidSignature     an incoming webhook is not signed with the shared secret
+└── DeliveryError        a daily-total POST failed (see dispatcher)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class CounterError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(CounterError):
+    """A setting is missing or has an invalid value."""
+
+
+class StoreError(CounterError):
+    """Redis failed or could not be reached."""
+
+
+class ShardCountMismatch(StoreError):
+    """The stored data was laid out with another shard count."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field: where it is, and what a valid value looks like."""
+
+    field: str
+    detail: str
+
+
+class InvalidInput(CounterError):
+    """One or more request fields are invalid."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{error.field}: {error.detail}" for error in errors))
+        self.errors = errors
+
+
+class IdReused(CounterError):
+    """A message id that was already counted came back with a different created_at."""
+
+
+class DeliveryError(CounterError):
+    """A daily-total POST failed."""
+
+
+class InvalidSignature(CounterError):
+    """An incoming webhook's Standard Webhooks signature is missing, stale or wrong."""

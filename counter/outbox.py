@@ -1,0 +1,218 @@
+"""The outbox streams on Redis: reading, claiming, acknowledging and dead-lettering events.
+
+Each shard has one stream, read by the consumer group `dispatchers`. An event is deleted
+only after the receiver answered 2xx, or after it moved to the shard's dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from counter import keys
+from counter.contract import OutboxRecord
+from counter.scripts import register
+from counter.store import translate_errors
+
+logger = logging.getLogger(__name__)
+
+REPLAY_BATCH = 500
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One outbox entry as read by a dispatcher."""
+
+    shard: int
+    entry_id: str
+    record: OutboxRecord
+
+    @property
+    def created_ms(self) -> int:
+        """Return when Redis appended the entry, from the millisecond part of its id."""
+        return int(self.entry_id.split("-", 1)[0])
+
+
+@dataclass(frozen=True)
+class ShardStatus:
+    shard: int
+    backlog: int
+    pending: int
+    oldest_age_s: float | None
+    dead_letters: int
+
+
+class Outbox:
+    """Stream operations of one consumer in the `dispatchers` group."""
+
+    def __init__(self, redis: Redis, shard_count: int, consumer: str) -> None:
+        self.redis = redis
+        self.shard_count = shard_count
+        self.consumer = consumer
+        self._claim_cursors = dict.fromkeys(range(shard_count), "0-0")
+        self._ack_script = register(redis, "ack_events")
+        self._dead_letter_script = register(redis, "dead_letter")
+        self._replay_script = register(redis, "replay_dead_letters")
+
+    async def ensure_groups(self) -> None:
+        """Create the consumer group on every shard stream, and the stream if needed."""
+        async with translate_errors("creating consumer groups"):
+            for shard in range(self.shard_count):
+                try:
+                    await self.redis.xgroup_create(
+                        keys.outbox_key(shard), keys.CONSUMER_GROUP, id="0", mkstream=True
+                    )
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+
+    async def read_new(self, count_per_shard: int, block_ms: int) -> list[OutboxEvent]:
+        """Read events never delivered to any consumer, blocking up to `block_ms`."""
+        streams: dict[Any, Any] = {keys.outbox_key(shard): ">" for shard in range(self.shard_count)}
+        async with translate_errors("reading the outbox"):
+            try:
+                replies: Any = await self.redis.xreadgroup(
+                    keys.CONSUMER_GROUP, self.consumer, streams, count_per_shard, block_ms
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                logger.warning("outbox consumer group missing; recreating it")
+                await self.ensure_groups()
+                return []
+        return [
+            self._event(stream, entry_id, fields)
+            for stream, entries in replies or []
+            for entry_id, fields in entries
+            if fields
+        ]
+
+    async def claim_stale(self, min_idle_ms: int, count_per_shard: int) -> list[OutboxEvent]:
+        """Take over events that another consumer read but left unacknowledged too long."""
+        claimed: list[OutboxEvent] = []
+        async with translate_errors("claiming stale outbox events"):
+            for shard in range(self.shard_count):
+                stream = keys.outbox_key(shard)
+                reply = await self.redis.xautoclaim(
+                    stream,
+                    keys.CONSUMER_GROUP,
+                    self.consumer,
+                    min_idle_ms,
+                    start_id=self._claim_cursors[shard],
+                    count=count_per_shard,
+                )
+                self._claim_cursors[shard] = reply[0]
+                claimed.extend(
+                    self._event(stream, entry_id, fields) for entry_id, fields in reply[1] if fields
+                )
+        return claimed
+
+    async def keep_claimed(self, events: Iterable[OutboxEvent]) -> None:
+        """Reset the idle time of events still being delivered, so no one claims them."""
+        async with (
+            translate_errors("refreshing in-flight outbox events"),
+            self.redis.pipeline(transaction=False) as pipe,
+        ):
+            for shard, entry_ids in _by_shard(events).items():
+                pipe.xclaim(
+                    keys.outbox_key(shard),
+                    keys.CONSUMER_GROUP,
+                    self.consumer,
+                    0,
+                    list[Any](entry_ids),
+                    justid=True,
+                )
+            await pipe.execute()
+
+    async def ack(self, events: Iterable[OutboxEvent]) -> None:
+        """Acknowledge and delete delivered or superseded events."""
+        async with translate_errors("acknowledging outbox events"):
+            for shard, entry_ids in _by_shard(events).items():
+                await self._ack_script(
+                    keys=[keys.outbox_key(shard)], args=[keys.CONSUMER_GROUP, *entry_ids]
+                )
+
+    async def dead_letter(
+        self, event: OutboxEvent, last_status: int | None, last_error: str, attempts: int
+    ) -> bool:
+        """Move `event` to its shard's dead-letter stream; False if it was already gone."""
+        async with translate_errors("dead-lettering an outbox event"):
+            moved = await self._dead_letter_script(
+                keys=[keys.outbox_key(event.shard), keys.dead_letter_key(event.shard)],
+                args=[
+                    keys.CONSUMER_GROUP,
+                    event.entry_id,
+                    "" if last_status is None else last_status,
+                    last_error,
+                    attempts,
+                    int(time.time() * 1000),
+                ],
+            )
+        return bool(moved)
+
+    async def replay_dead_letters(self, limit: int | None) -> int:
+        """Move up to `limit` dead letters (all when None) back to the outbox, oldest first."""
+        moved = 0
+        async with translate_errors("replaying dead letters"):
+            for shard in range(self.shard_count):
+                while limit is None or moved < limit:
+                    batch = REPLAY_BATCH if limit is None else min(REPLAY_BATCH, limit - moved)
+                    count = await self._replay_script(
+                        keys=[keys.dead_letter_key(shard), keys.outbox_key(shard)], args=[batch]
+                    )
+                    moved += int(count)
+                    if count < batch:
+                        break
+        return moved
+
+    async def status(self, now_ms: int) -> list[ShardStatus]:
+        """Return backlog, pending count, oldest event age and dead letters of each shard."""
+        async with (
+            translate_errors("reading outbox status"),
+            self.redis.pipeline(transaction=False) as pipe,
+        ):
+            for shard in range(self.shard_count):
+                stream = keys.outbox_key(shard)
+                pipe.xlen(stream)
+                pipe.xpending(stream, keys.CONSUMER_GROUP)
+                pipe.xrange(stream, count=1)
+                pipe.xlen(keys.dead_letter_key(shard))
+            replies = await pipe.execute(raise_on_error=False)
+        return [
+            _shard_status(shard, replies[4 * shard : 4 * shard + 4], now_ms)
+            for shard in range(self.shard_count)
+        ]
+
+    def _event(self, stream: str, entry_id: str, fields: dict[str, str]) -> OutboxEvent:
+        shard = int(stream.split("{", 1)[1].split("}", 1)[0])
+        return OutboxEvent(shard, entry_id, OutboxRecord.from_stream_fields(fields))
+
+
+def _by_shard(events: Iterable[OutboxEvent]) -> dict[int, list[str]]:
+    grouped: dict[int, list[str]] = defaultdict(list)
+    for event in events:
+        grouped[event.shard].append(event.entry_id)
+    return grouped
+
+
+def _shard_status(shard: int, replies: Sequence[object], now_ms: int) -> ShardStatus:
+    backlog, pending, first, dead = replies
+    pending_count = pending["pending"] if isinstance(pending, dict) else 0
+    oldest_age_s = None
+    if isinstance(first, list) and first:
+        oldest_ms = int(first[0][0].split("-", 1)[0])
+        oldest_age_s = max(now_ms - oldest_ms, 0) / 1000
+    return ShardStatus(
+        shard=shard,
+        backlog=backlog if isinstance(backlog, int) else 0,
+        pending=int(pending_count),
+        oldest_age_s=oldest_age_s,
+        dead_letters=dead if isinstance(dead, int) else 0,
+    )

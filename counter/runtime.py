@@ -1,0 +1,101 @@
+"""The resources one service process holds: Redis, the store, the outbox and the dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from standardwebhooks.webhooks import Webhook
+
+from counter.dispatcher import Dispatcher
+from counter.errors import ConfigError
+from counter.outbox import Outbox
+from counter.sender import Sender
+from counter.settings import Settings
+from counter.signatures import load_secret
+from counter.store import Store
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: Redis
+    store: Store
+    outbox: Outbox
+    webhook_verifier: Webhook | None
+    dispatcher: Dispatcher | None
+
+
+def consumer_name() -> str:
+    """Name this process in the consumer group; unique even when a PID is reused."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def connect(settings: Settings) -> Redis:
+    if settings.redis_url is None:
+        raise ConfigError("COUNTER_REDIS_URL is not set and no embedded server was started")
+    return Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+    )
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, with_dispatcher: bool) -> AsyncIterator[Runtime]:
+    """Connect to Redis, check its layout, and run the dispatcher while the block runs."""
+    redis = connect(settings)
+    try:
+        store = Store(redis, settings.shard_count, settings.dedupe_ttl_seconds)
+        await store.check_shard_count()
+        await store.ensure_scripts()
+        outbox = Outbox(redis, settings.shard_count, consumer_name())
+        await outbox.ensure_groups()
+        verifier = _webhook_verifier(settings)
+        async with _dispatching(settings, outbox, with_dispatcher) as dispatcher:
+            yield Runtime(settings, redis, store, outbox, verifier, dispatcher)
+    finally:
+        await redis.aclose()
+
+
+def _webhook_verifier(settings: Settings) -> Webhook | None:
+    if settings.webhook_secret is None:
+        logger.warning(
+            "COUNTER_WEBHOOK_SECRET is not set: POST /webhooks/messages accepts unsigned requests"
+        )
+        return None
+    return load_secret(settings.webhook_secret, "COUNTER_WEBHOOK_SECRET")
+
+
+@asynccontextmanager
+async def _dispatching(
+    settings: Settings, outbox: Outbox, enabled: bool
+) -> AsyncIterator[Dispatcher | None]:
+    if not enabled:
+        yield None
+        return
+    signer = None
+    if settings.daily_total_secret is not None:
+        signer = load_secret(settings.daily_total_secret, "COUNTER_DAILY_TOTAL_SECRET")
+    sender = Sender(settings.daily_total_url, settings.delivery_timeout_seconds, signer)
+    await sender.start()
+    dispatcher = Dispatcher(outbox, sender, settings)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+        await task
+        await sender.close()

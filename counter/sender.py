@@ -1,0 +1,81 @@
+"""POSTs daily-total events to the external service over one keep-alive aiohttp session.
+
+aiohttp and socket errors are translated here, once, into a DeliveryOutcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+from standardwebhooks.webhooks import Webhook
+
+from counter.retry import Verdict, classify_status, parse_retry_after
+from counter.signatures import signed_headers
+
+MAX_ERROR_BODY_CHARS = 200
+CONNECTIONS_PER_HOST = 100
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What one POST came to: the verdict, the status if a response arrived, and why."""
+
+    verdict: Verdict
+    status: int | None = None
+    retry_after_s: float | None = None
+    error: str = ""
+
+
+class Sender:
+    """Sends event bodies to one URL, signing them when a secret is configured."""
+
+    def __init__(self, url: str, timeout_s: float, signer: Webhook | None) -> None:
+        self.url = url
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.signer = signer
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, event_id: str, body: bytes) -> DeliveryOutcome:
+        """POST one event and classify the result; never raises for network failures."""
+        if self._session is None:
+            raise RuntimeError("Sender.start() must be awaited before send()")
+        headers = {"content-type": "application/json"}
+        if self.signer is not None:
+            headers.update(signed_headers(self.signer, event_id, body, datetime.now(UTC)))
+        try:
+            async with self._session.post(
+                self.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                return await _outcome(response)
+        except TimeoutError:
+            return DeliveryOutcome(Verdict.RETRY, error="timed out")
+        except aiohttp.InvalidURL as exc:
+            return DeliveryOutcome(Verdict.PERMANENT, error=f"invalid URL: {exc}")
+        except (aiohttp.ClientError, OSError) as exc:
+            return DeliveryOutcome(Verdict.RETRY, error=f"{type(exc).__name__}: {exc}")
+
+
+async def _outcome(response: aiohttp.ClientResponse) -> DeliveryOutcome:
+    verdict = classify_status(response.status)
+    if verdict is Verdict.DELIVERED:
+        return DeliveryOutcome(verdict, response.status)
+    retry_after_s = None
+    if response.status in (429, 503):
+        retry_after_s = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+    try:
+        text = await response.text(errors="replace")
+    except (TimeoutError, aiohttp.ClientError):
+        text = ""
+    error = f"HTTP {response.status}: {text[:MAX_ERROR_BODY_CHARS]}".strip()
+    return DeliveryOutcome(verdict, response.status, retry_after_s, error)

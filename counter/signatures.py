@@ -1,0 +1,44 @@
+"""Standard Webhooks signatures (https://www.standardwebhooks.com), both directions.
+
+The `standardwebhooks` package does the HMAC-SHA256 work, compares signatures in
+constant time and enforces a 5-minute tolerance on `webhook-timestamp`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from counter.errors import ConfigError, InvalidSignature
+
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def load_secret(secret: str, variable: str) -> Webhook:
+    """Build a signer from a `whsec_<base64>` secret. Raises ConfigError naming `variable`."""
+    try:
+        return Webhook(secret)
+    except Exception as exc:  # the package raises binascii.Error or its own errors
+        raise ConfigError(
+            f"{variable} must be a base64 secret, optionally prefixed with whsec_: {exc}"
+        ) from exc
+
+
+def verify(webhook: Webhook, body: bytes, headers: Mapping[str, str]) -> None:
+    """Raise InvalidSignature unless `body` carries a valid, fresh signature."""
+    relevant = {name: headers[name] for name in SIGNATURE_HEADERS if name in headers}
+    try:
+        webhook.verify(body, relevant, json_parse=False)
+    except WebhookVerificationError as exc:
+        raise InvalidSignature(str(exc)) from exc
+
+
+def signed_headers(webhook: Webhook, message_id: str, body: bytes, now: datetime) -> dict[str, str]:
+    """Return the three Standard Webhooks headers for one outgoing body."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": webhook.sign(message_id, now, body),
+    }

@@ -1,0 +1,110 @@
+"""Start the real servers a test needs as child processes, and stop them by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+READY_TIMEOUT_S = 30.0
+READY_POLL_S = 0.05
+STOP_TIMEOUT_S = 15.0
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """Return a TCP port on the loopback interface that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return 200 <= response.status < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+class ManagedProcess:
+    """A child process with a readiness URL, started and stopped by the test session.
+
+    Output goes to a log file, so a failing test can point at it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        ready_url: str,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.ready_url = ready_url
+        self.log_path = log_dir / f"{name}.log"
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise LookupError(f"{self.name} is not running")
+        return self.process.pid
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env
+        )
+        log.close()
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
+                )
+            if http_ok(self.ready_url):
+                return
+            time.sleep(READY_POLL_S)
+        raise TimeoutError(f"{self.name} was not ready at {self.ready_url}; see {self.log_path}")
+
+    def stop(self) -> int | None:
+        """Send SIGTERM and wait; escalate to SIGKILL after STOP_TIMEOUT_S."""
+        return self._end(signal.SIGTERM)
+
+    def kill(self) -> int | None:
+        """Send SIGKILL, as a crash would, and reap the process."""
+        return self._end(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _end(self, signum: signal.Signals) -> int | None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        process.send_signal(signum)
+        try:
+            return process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """Build the argv that runs `python -m module args` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
