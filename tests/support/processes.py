@@ -26,9 +26,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Loopback servers only: never route a test request through a proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        with _DIRECT.open(url, timeout=1) as response:
             return 200 <= response.status < 300
     except (OSError, urllib.error.URLError):
         return False
