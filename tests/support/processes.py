@@ -39,9 +39,10 @@ def http_ok(url: str) -> bool:
 
 
 class ManagedProcess:
-    """A child process with a readiness URL, started and stopped by the test session.
+    """A child process, started and stopped by the test session.
 
-    Output goes to a log file, so a failing test can point at it.
+    It is ready when `ready_url` answers 2xx or, for a process without HTTP, when its
+    output contains `ready_text`. Output goes to a log file, so a failing test can point at it.
     """
 
     def __init__(
@@ -51,13 +52,16 @@ class ManagedProcess:
         ready_url: str,
         log_dir: Path,
         env: Mapping[str, str] | None = None,
+        ready_text: str | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.ready_url = ready_url
+        self.ready_text = ready_text
         self.log_path = log_dir / f"{name}.log"
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     @property
     def pid(self) -> int:
@@ -66,6 +70,7 @@ class ManagedProcess:
         return self.process.pid
 
     def start(self) -> None:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env
@@ -80,10 +85,21 @@ class ManagedProcess:
                 raise RuntimeError(
                     f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
                 )
-            if http_ok(self.ready_url):
+            if self._is_ready():
                 return
             time.sleep(READY_POLL_S)
         raise TimeoutError(f"{self.name} was not ready at {self.ready_url}; see {self.log_path}")
+
+    def _is_ready(self) -> bool:
+        if self.ready_text is None:
+            return http_ok(self.ready_url)
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return self.ready_text.encode() in log.read()
+
+    def output(self) -> str:
+        """Return everything the process wrote to its log, across restarts."""
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int | None:
         """Send SIGTERM and wait; escalate to SIGKILL after STOP_TIMEOUT_S."""

@@ -1,0 +1,244 @@
+"""Every error path of the HTTP API, against the real service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support.client import Reply, request
+
+PROBLEM = "urn:message-counter:problem:"
+VALID = {"message_id": "m-1", "account_id": "acc-errors", "created_at": "2025-09-18T10:15:00Z"}
+
+
+def post(service_url: str, **kwargs: Any) -> Reply:
+    return request("POST", f"{service_url}/webhooks/messages", **kwargs)
+
+
+def assert_problem(reply: Reply, status: int, kind: str) -> dict[str, Any]:
+    assert reply.status == status, reply.body
+    assert reply.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = reply.json()
+    assert body["type"] == PROBLEM + kind
+    assert body["status"] == status
+    assert body["detail"]
+    return body
+
+
+def error_fields(body: dict[str, Any]) -> list[str]:
+    return [error["field"] for error in body["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "position"),
+    [
+        (b'{"message_id": ', "line 1, column 16"),
+        (b'{"message_id": "m-1",\n "account_id": }', "line 2, column 16"),
+        (b"", "line 1, column 1"),
+        (b"\xff\xfe", "line 1, column 1"),
+    ],
+    ids=["truncated", "missing-value", "empty", "not-utf8"],
+)
+def test_webhook_malformed_json_names_position(
+    service_url: str, body: bytes, position: str
+) -> None:
+    reply = post(service_url, body=body, headers={"content-type": "application/json"})
+
+    problem = assert_problem(reply, 400, "malformed-json")
+    assert position in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"],
+    ids=["missing", "text", "form", "lookalike"],
+)
+def test_webhook_non_json_content_type_is_415(service_url: str, content_type: str | None) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+
+    reply = post(service_url, body=b'{"message_id": "m-1"}', headers=headers)
+
+    assert_problem(reply, 415, "unsupported-media-type")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.whatsapp+json"],
+    ids=["charset", "uppercase", "vendor-json"],
+)
+def test_webhook_json_media_types_are_accepted(
+    service_url: str, account: str, content_type: str
+) -> None:
+    body = (
+        f'{{"message_id": "m-1", "account_id": "{account}", "created_at": "2025-09-18T10:15:00Z"}}'
+    )
+
+    reply = post(service_url, body=body.encode(), headers={"content-type": content_type})
+
+    assert reply.status == 202
+
+
+def test_webhook_body_over_limit_is_413(service_url: str) -> None:
+    padding = "x" * (64 * 1024)
+
+    reply = post(service_url, json={**VALID, "metadata": {"padding": padding}})
+
+    assert_problem(reply, 413, "body-too-large")
+
+
+def test_webhook_body_at_limit_is_accepted(service_url: str, account: str) -> None:
+    message = {**VALID, "account_id": account, "metadata": {"padding": ""}}
+    size_without_padding = len(request_body(message))
+    message["metadata"]["padding"] = "x" * (64 * 1024 - size_without_padding)
+
+    reply = post(
+        service_url, body=request_body(message), headers={"content-type": "application/json"}
+    )
+
+    assert len(request_body(message)) == 64 * 1024
+    assert reply.status == 202
+
+
+def request_body(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"message_id": None}, "message_id"),
+        ({"message_id": ""}, "message_id"),
+        ({"message_id": "   "}, "message_id"),
+        ({"message_id": 42}, "message_id"),
+        ({"message_id": "m" * 257}, "message_id"),
+        ({"message_id": "m\n1"}, "message_id"),
+        ({"account_id": ""}, "account_id"),
+        ({"account_id": ["acc"]}, "account_id"),
+        ({"account_id": "a\x00b"}, "account_id"),
+        ({"created_at": "yesterday"}, "created_at"),
+        ({"created_at": "2025-09-18T10:15:00"}, "created_at"),
+        ({"created_at": "2025-09-18"}, "created_at"),
+        ({"created_at": 1758190500}, "created_at"),
+        ({"metadata": "whatsapp"}, "metadata"),
+        ({"metadata": [1, 2]}, "metadata"),
+    ],
+    ids=[
+        "id-null",
+        "id-empty",
+        "id-blank",
+        "id-number",
+        "id-too-long",
+        "id-newline",
+        "account-empty",
+        "account-array",
+        "account-nul",
+        "time-words",
+        "time-no-offset",
+        "time-date-only",
+        "time-number",
+        "metadata-string",
+        "metadata-array",
+    ],
+)
+def test_webhook_invalid_field_is_422(
+    service_url: str, changes: dict[str, Any], field: str
+) -> None:
+    reply = post(service_url, json={**VALID, **changes})
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert error_fields(problem) == [field]
+
+
+@pytest.mark.parametrize("field", ["message_id", "account_id", "created_at"])
+def test_webhook_missing_field_is_422(service_url: str, field: str) -> None:
+    message = {key: value for key, value in VALID.items() if key != field}
+
+    reply = post(service_url, json=message)
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert error_fields(problem) == [field]
+
+
+def test_webhook_lists_every_invalid_field(service_url: str) -> None:
+    reply = post(service_url, json={"message_id": 1, "created_at": "now", "metadata": 3})
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert error_fields(problem) == ["message_id", "account_id", "created_at", "metadata"]
+
+
+def test_webhook_non_object_body_is_422(service_url: str) -> None:
+    reply = post(service_url, json=[VALID])
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert error_fields(problem) == ["body"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z", "account_id"),
+        ("account_id=&from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z", "account_id"),
+        ("account_id=a&to=2025-09-19T00:00:00Z", "from"),
+        ("account_id=a&from=2025-09-18T00:00:00Z", "to"),
+        ("account_id=a&from=2025-09-18&to=2025-09-19T00:00:00Z", "from"),
+        ("account_id=a&from=2025-09-18T00:00:00Z&to=tomorrow", "to"),
+        ("account_id=a&from=2025-09-18T00:00:00+00:00&to=2025-09-19T00:00:00Z", "from"),
+        ("account_id=a&from=2025-09-19T00:00:00Z&to=2025-09-18T00:00:00Z", "to"),
+        ("account_id=a&from=2024-01-01T00:00:00Z&to=2025-01-02T00:00:00Z", "to"),
+    ],
+    ids=[
+        "no-account",
+        "empty-account",
+        "no-from",
+        "no-to",
+        "from-date-only",
+        "to-words",
+        "unescaped-plus",
+        "to-before-from",
+        "range-too-long",
+    ],
+)
+def test_counts_invalid_query_is_422(service_url: str, query: str, field: str) -> None:
+    reply = request("GET", f"{service_url}/counts?{query}")
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert error_fields(problem) == [field]
+
+
+def test_counts_unescaped_plus_gets_hint(service_url: str) -> None:
+    query = "account_id=a&from=2025-09-18T00:00:00+00:00&to=2025-09-19T00:00:00Z"
+
+    problem = request("GET", f"{service_url}/counts?{query}").json()
+
+    assert "%2B" in problem["errors"][0]["detail"]
+
+
+def test_counts_full_range_is_accepted(service_url: str) -> None:
+    query = "account_id=a&from=2024-01-01T00:00:00Z&to=2025-01-01T00:00:00Z"
+
+    reply = request("GET", f"{service_url}/counts?{query}")
+
+    assert reply.status == 200
+    assert reply.json() == []
+
+
+def test_unknown_path_is_404_problem(service_url: str) -> None:
+    assert_problem(request("GET", f"{service_url}/nowhere"), 404, "not-found")
+
+
+def test_wrong_method_is_405_problem(service_url: str) -> None:
+    reply = request("GET", f"{service_url}/webhooks/messages")
+
+    assert_problem(reply, 405, "method-not-allowed")
+    assert reply.headers["allow"] == "POST"
+
+
+def test_health_and_readiness_are_ok(service_url: str) -> None:
+    health = request("GET", f"{service_url}/healthz")
+    ready = request("GET", f"{service_url}/readyz")
+
+    assert health.status == 200
+    assert ready.status == 200
+    assert ready.json() == {"status": "ready"}
