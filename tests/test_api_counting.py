@@ -7,7 +7,6 @@ import json
 import random
 import re
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import jsonschema
 import pytest
 
 from tests.support.client import post_all, request, wait_until
+from tests.support.workload import build_workload, highest_totals, hourly_counts, received_events
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "counter" / "schemas" / "daily-total-event.v1.json"
@@ -36,14 +36,7 @@ def readme_json_block(marker: str) -> Any:
     return json.loads(match.group(1))
 
 
-def received_events(mock_url: str, account_id: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = request(
-        "GET", f"{mock_url}/daily-totals?account_id={account_id}"
-    ).json()
-    return events
-
-
-def hourly_counts(service_url: str, account_id: str, start: str, end: str) -> list[Any]:
+def counts_between(service_url: str, account_id: str, start: str, end: str) -> list[Any]:
     reply = request("GET", f"{service_url}/counts?account_id={account_id}&from={start}&to={end}")
     assert reply.status == 200, reply.body
     counts: list[Any] = reply.json()
@@ -61,7 +54,7 @@ def test_readme_example_end_to_end(service_url: str, mock_url: str) -> None:
     assert first.json() == expected_reply
     assert again.status == 200
     assert again.json() == {**expected_reply, "status": "duplicate"}
-    counts = hourly_counts(
+    counts = counts_between(
         service_url, message["account_id"], "2025-09-18T00:00:00Z", "2025-09-19T00:00:00Z"
     )
     assert counts == readme_json_block("example-counts")
@@ -104,7 +97,7 @@ def test_reused_message_id_is_rejected(service_url: str, account: str) -> None:
 
     assert reused.status == 422
     assert reused.json()["type"] == "urn:message-counter:problem:message-id-reused"
-    counts = hourly_counts(service_url, account, "2025-09-18T00:00:00Z", "2025-09-19T00:00:00Z")
+    counts = counts_between(service_url, account, "2025-09-18T00:00:00Z", "2025-09-19T00:00:00Z")
     assert counts == [
         {"account_id": account, "datetime": "2025-09-18T10:00:00Z", "count_messages": 1}
     ]
@@ -130,7 +123,7 @@ def test_late_message_counts_in_its_own_hour(service_url: str, account: str) -> 
             json={"message_id": f"m-{index}", "account_id": account, "created_at": created_at},
         )
 
-    counts = hourly_counts(service_url, account, "2025-09-16T00:00:00Z", "2025-09-19T00:00:00Z")
+    counts = counts_between(service_url, account, "2025-09-16T00:00:00Z", "2025-09-19T00:00:00Z")
 
     assert counts == [
         {"account_id": account, "datetime": "2025-09-16T23:00:00Z", "count_messages": 1},
@@ -150,8 +143,8 @@ def test_counts_window_overlaps_partial_hours(service_url: str, account: str) ->
                 json={"message_id": message_id, "account_id": account, "created_at": created_at},
             )
 
-    counts = hourly_counts(service_url, account, "2025-09-18T09:30:00Z", "2025-09-18T11:00:00Z")
-    shifted = hourly_counts(
+    counts = counts_between(service_url, account, "2025-09-18T09:30:00Z", "2025-09-18T11:00:00Z")
+    shifted = counts_between(
         service_url, account, "2025-09-18T14:30:00%2B05:00", "2025-09-18T16:00:01%2B05:00"
     )
 
@@ -165,100 +158,34 @@ def test_counts_window_overlaps_partial_hours(service_url: str, account: str) ->
 
 
 def test_unknown_account_has_no_counts(service_url: str, account: str) -> None:
-    counts = hourly_counts(service_url, account, "2025-09-18T00:00:00Z", "2025-09-19T00:00:00Z")
+    counts = counts_between(service_url, account, "2025-09-18T00:00:00Z", "2025-09-19T00:00:00Z")
 
     assert counts == []
 
 
-def build_workload(accounts: list[str], rng: random.Random) -> tuple[list[dict[str, Any]], int]:
-    """Build 1,000 messages over the accounts and 3 days, 20% of them resent duplicates.
-
-    A resent duplicate writes the same instant in another offset half of the time.
-    Returns the messages in shuffled order and how many are unique.
-    """
-    start = datetime(2025, 9, 17, tzinfo=UTC)
-    unique = []
-    for index in range(800):
-        created = start + timedelta(
-            seconds=rng.randrange(3 * 24 * 3600), microseconds=rng.randrange(10**6)
-        )
-        unique.append(
-            {
-                "message_id": f"wamid.{index}:{{x}} ü",
-                "account_id": rng.choice(accounts),
-                "created_at": created.isoformat().replace("+00:00", "Z"),
-                "metadata": {"channel": "whatsapp"},
-            }
-        )
-    duplicates = []
-    for original in rng.sample(unique, 200):
-        copy = dict(original)
-        if rng.random() < 0.5:
-            instant = datetime.fromisoformat(original["created_at"])
-            copy["created_at"] = instant.astimezone(timezone(timedelta(hours=-3))).isoformat()
-        duplicates.append(copy)
-    messages = unique + duplicates
-    rng.shuffle(messages)
-    return messages, len(unique)
-
-
-def reference_counts(
-    messages: list[dict[str, Any]],
-) -> tuple[dict[str, Counter[str]], dict[tuple[str, str], int]]:
-    """Compute hourly counts and day totals the slow, obvious way."""
-    seen: set[tuple[str, str]] = set()
-    hourly: dict[str, Counter[str]] = defaultdict(Counter)
-    daily: Counter[tuple[str, str]] = Counter()
-    for message in messages:
-        key = (message["account_id"], message["message_id"])
-        if key in seen:
-            continue
-        seen.add(key)
-        instant = datetime.fromisoformat(message["created_at"]).astimezone(UTC)
-        hourly[message["account_id"]][instant.strftime("%Y-%m-%dT%H:00:00Z")] += 1
-        daily[(message["account_id"], instant.date().isoformat())] += 1
-    return hourly, dict(daily)
-
-
 @pytest.mark.slow
 def test_thousand_messages_match_reference(service_url: str, mock_url: str, account: str) -> None:
-    rng = random.Random(20250918)
     accounts = [f"{account}:{index}" for index in range(10)]
-    messages, unique_count = build_workload(accounts, rng)
-    hourly, daily = reference_counts(messages)
+    workload = build_workload(accounts, 800, 200, days=3, rng=random.Random(20250918))
 
-    statuses = asyncio.run(post_all(f"{service_url}/webhooks/messages", messages, concurrency=16))
+    url = f"{service_url}/webhooks/messages"
+    statuses = asyncio.run(post_all(url, workload.messages, concurrency=16))
 
-    assert Counter(statuses) == {202: unique_count, 200: len(messages) - unique_count}
+    assert Counter(statuses) == {202: 800, 200: 200}
     for account_id in accounts:
-        counts = hourly_counts(
-            service_url,
-            account_id.replace(":", "%3A"),
-            "2025-09-17T00:00:00Z",
-            "2025-09-20T00:00:00Z",
-        )
-        assert {item["datetime"]: item["count_messages"] for item in counts} == hourly[account_id]
-        assert all(item["account_id"] == account_id for item in counts)
+        assert hourly_counts(service_url, account_id, days=3) == workload.hourly[account_id]
 
     def all_delivered() -> bool:
-        return (
-            sum(len(received_events(mock_url, a.replace(":", "%3A"))) for a in accounts)
-            >= unique_count
-        )
+        return sum(len(received_events(mock_url, a)) for a in accounts) >= 800
 
     wait_until(all_delivered, DELIVERY_TIMEOUT_S)
-    events = [event for a in accounts for event in received_events(mock_url, a.replace(":", "%3A"))]
-    assert len(events) == unique_count
-    assert len({event["event_id"] for event in events}) == unique_count
+    events = [event for a in accounts for event in received_events(mock_url, a)]
+    assert len(events) == 800
+    assert len({event["event_id"] for event in events}) == 800
     for event in events:
         event_validator().validate(event)
-    highest: dict[tuple[str, str], int] = defaultdict(int)
+    assert highest_totals(events) == workload.daily
     totals_seen: dict[tuple[str, str], set[int]] = defaultdict(set)
     for event in events:
-        key = (event["account_id"], event["date"])
-        highest[key] = max(highest[key], event["total"])
-        totals_seen[key].add(event["total"])
-    assert dict(highest) == daily
-    assert {key: totals_seen[key] for key in daily} == {
-        key: set(range(1, total + 1)) for key, total in daily.items()
-    }
+        totals_seen[(event["account_id"], event["date"])].add(event["total"])
+    assert totals_seen == {key: set(range(1, total + 1)) for key, total in workload.daily.items()}

@@ -68,12 +68,14 @@ async def post_all(
     retry_statuses: frozenset[int] = frozenset({503}),
     max_attempts: int = 200,
     retry_pause_s: float = 0.1,
+    progress: list[int] | None = None,
 ) -> list[int]:
     """POST every payload as a webhook sender would: concurrently, retrying failures.
 
     A connection error or a status in `retry_statuses` is retried up to `max_attempts`
     times, because the sender cannot know whether the service counted the message.
-    Returns the final status of each payload, in input order.
+    `progress[0]`, when given, counts finished payloads. Returns the final status of
+    each payload, in input order.
     """
     items = list(payloads)
     statuses = [0] * len(items)
@@ -87,6 +89,8 @@ async def post_all(
             statuses[index] = await _post_with_retries(
                 session, url, items[index], retry_statuses, max_attempts, retry_pause_s
             )
+            if progress is not None:
+                progress[0] += 1
 
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
