@@ -33,6 +33,14 @@ OPTION_VARIABLES = {
 }
 
 
+class Terminated(Exception):
+    """SIGTERM arrived. Raised so that `finally` blocks, which stop Valkey, still run."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="counter", description="Message Counter: counts chat-message webhooks."
@@ -124,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CounterError as exc:
         print(f"counter: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         pass
 
 
@@ -151,6 +159,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
 
 def serve(settings: Settings, host: str, port: int, workers: int, access_log: bool) -> None:
     """Run uvicorn; start the embedded Valkey first, once, when no Redis URL is set."""
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; without a handler
+    # of our own that would end the process before the embedded Valkey is stopped.
+    signal.signal(signal.SIGTERM, _raise_terminated)
     with _redis_for_serving(settings):
         uvicorn.run(
             "counter.app:app_from_env",

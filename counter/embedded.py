@@ -71,8 +71,14 @@ class EmbeddedValkey:
         """Start the server, wait until it answers PING, and return its URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.requested_port or free_port()
+        # A session of its own keeps a terminal's Ctrl-C away from Valkey, so the service
+        # can finish its shutdown before stop() ends the server.
+        # NOTE: if the service is killed with SIGKILL, Valkey keeps running and holds its port.
         self.process = subprocess.Popen(
-            self.command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(self.port),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self._wait_ready()
         logger.info(
