@@ -1,8 +1,12 @@
-"""Coalescing for the `latest` delivery mode. Pure: no I/O."""
+"""Coalescing for the `latest` delivery mode. Pure: no I/O.
+
+A day's total only grows, so of several events for one (account_id, date) the one
+with the highest total carries everything the others do.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from counter.contract import OutboxRecord
@@ -14,19 +18,31 @@ class HasRecord(Protocol):
 
 
 E = TypeVar("E", bound=HasRecord)
+DayKey = tuple[str, str]
+
+
+def merge_latest(waiting: dict[DayKey, E], events: Iterable[E]) -> list[E]:
+    """Fold `events` into `waiting`, which holds the newest event per (account_id, date).
+
+    Returns the superseded events: those whose total is lower than another one's for the
+    same key, whether they were waiting already or just arrived.
+    """
+    superseded: list[E] = []
+    for event in events:
+        key = (event.record.account_id, event.record.date)
+        current = waiting.get(key)
+        if current is None:
+            waiting[key] = event
+        elif event.record.total > current.record.total:
+            waiting[key] = event
+            superseded.append(current)
+        else:
+            superseded.append(event)
+    return superseded
 
 
 def keep_latest(events: Sequence[E]) -> tuple[list[E], list[E]]:
-    """Split a batch into the newest event of each (account_id, date) and the superseded rest.
-
-    The newest is the one with the highest total, because a day's total only grows.
-    """
-    newest: dict[tuple[str, str], E] = {}
-    for event in events:
-        key = (event.record.account_id, event.record.date)
-        current = newest.get(key)
-        if current is None or event.record.total > current.record.total:
-            newest[key] = event
-    kept_ids = {id(event) for event in newest.values()}
-    superseded = [event for event in events if id(event) not in kept_ids]
+    """Split a batch into the newest event of each (account_id, date) and the superseded rest."""
+    newest: dict[DayKey, E] = {}
+    superseded = merge_latest(newest, events)
     return list(newest.values()), superseded

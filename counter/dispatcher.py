@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from counter.coalesce import keep_latest
+from counter.coalesce import DayKey, merge_latest
 from counter.contract import build_event, encode_event, event_id
 from counter.errors import StoreError
 from counter.logs import Throttle
@@ -28,6 +28,9 @@ from counter.settings import DeliveryMode, Settings
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
+# In `latest` mode the dispatcher keeps reading while every delivery slot is busy, and
+# holds the newest unsent event of each (account_id, date) in memory, up to this many.
+MAX_WAITING_DAYS = 10_000
 STORE_RETRY_S = 1.0
 LOG_INTERVAL_S = 5.0
 
@@ -66,6 +69,7 @@ class Dispatcher:
         self.wall_clock = wall_clock
         self.stats = DispatcherStats()
         self._in_flight: dict[tuple[int, str], OutboxEvent] = {}
+        self._waiting: dict[DayKey, OutboxEvent] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -95,45 +99,79 @@ class Dispatcher:
         logger.info("dispatcher stopped consumer=%s %s", self.outbox.consumer, self._stats_fields())
 
     async def _step(self) -> None:
+        if self.settings.delivery_mode is DeliveryMode.LATEST:
+            await self._step_latest()
+        else:
+            await self._step_every()
+
+    async def _step_every(self) -> None:
         """Fill free delivery slots with claimed or new events, or wait for a slot."""
-        free = self.settings.delivery_concurrency - len(self._in_flight)
+        free = self._free_slots()
         if free <= 0:
-            self._slot_freed.clear()
-            await self._wait(self._slot_freed, READ_BLOCK_MS / 1000)
+            await self._wait_for_slot()
             return
-        per_shard = math.ceil(min(free, self.settings.read_batch_size) / self.outbox.shard_count)
+        events = await self._next_events(free)
+        for event in events:
+            self._start_delivery(event)
+
+    async def _step_latest(self) -> None:
+        """Keep reading and coalescing while deliveries run, so a backlog shrinks to one
+        event per (account_id, date); send the newest of each as slots free up."""
+        self._start_waiting()
+        if len(self._waiting) >= MAX_WAITING_DAYS:
+            await self._wait_for_slot()
+            return
+        events = await self._next_events(self.settings.read_batch_size)
+        superseded = merge_latest(self._waiting, events)
+        if superseded:
+            try:
+                await self.outbox.ack(superseded)
+            except StoreError as exc:
+                # Still pending: claimed and delivered later, which a receiver tolerates.
+                self._log_store_error("acknowledging superseded events", exc)
+            else:
+                self.stats.superseded += len(superseded)
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        while self._waiting and self._free_slots() > 0:
+            key = next(iter(self._waiting))
+            self._start_delivery(self._waiting.pop(key))
+
+    async def _next_events(self, wanted: int) -> list[OutboxEvent]:
+        """Return claimed stale events when a claim is due, else new ones; [] on a Redis error."""
+        per_shard = math.ceil(min(wanted, self.settings.read_batch_size) / self.outbox.shard_count)
         try:
-            events = await self._next_events(per_shard)
+            if time.monotonic() >= self._next_claim_at:
+                return await self._claim_stale(per_shard)
+            return await self.outbox.read_new(per_shard, READ_BLOCK_MS)
         except StoreError as exc:
             self.stats.store_errors += 1
             self._log_store_error("reading the outbox", exc)
             await self._wait(self._stopping, STORE_RETRY_S)
-            return
-        for event in events:
-            self._start_delivery(event)
+            return []
 
-    async def _next_events(self, per_shard: int) -> list[OutboxEvent]:
-        if time.monotonic() >= self._next_claim_at:
-            events = await self.outbox.claim_stale(self._claim_idle_ms(), per_shard)
-            events = [event for event in events if self._key(event) not in self._in_flight]
-            self.stats.claimed += len(events)
-            if events:
-                logger.info("claimed stale events count=%d", len(events))
-            else:
-                self._next_claim_at = time.monotonic() + self.settings.claim_idle_seconds / 2
+    async def _claim_stale(self, per_shard: int) -> list[OutboxEvent]:
+        events = await self.outbox.claim_stale(self._claim_idle_ms(), per_shard)
+        held = {self._key(event) for event in self._waiting.values()}
+        events = [
+            event
+            for event in events
+            if self._key(event) not in self._in_flight and self._key(event) not in held
+        ]
+        self.stats.claimed += len(events)
+        if events:
+            logger.info("claimed stale events count=%d", len(events))
         else:
-            events = await self.outbox.read_new(per_shard, READ_BLOCK_MS)
-        if self.settings.delivery_mode is DeliveryMode.LATEST:
-            events = await self._coalesce(events)
+            self._next_claim_at = time.monotonic() + self.settings.claim_idle_seconds / 2
         return events
 
-    async def _coalesce(self, events: list[OutboxEvent]) -> list[OutboxEvent]:
-        """Keep the newest total per (account_id, date) and acknowledge the superseded rest."""
-        latest, superseded = keep_latest(events)
-        if superseded:
-            await self.outbox.ack(superseded)
-            self.stats.superseded += len(superseded)
-        return latest
+    def _free_slots(self) -> int:
+        return self.settings.delivery_concurrency - len(self._in_flight)
+
+    async def _wait_for_slot(self) -> None:
+        self._slot_freed.clear()
+        await self._wait(self._slot_freed, READ_BLOCK_MS / 1000)
 
     def _start_delivery(self, event: OutboxEvent) -> None:
         key = self._key(event)
@@ -220,10 +258,11 @@ class Dispatcher:
         interval_s = self.settings.claim_idle_seconds / 3
         while True:
             await asyncio.sleep(interval_s)
-            if not self._in_flight:
+            held = [*self._in_flight.values(), *self._waiting.values()]
+            if not held:
                 continue
             try:
-                await self.outbox.keep_claimed(list(self._in_flight.values()))
+                await self.outbox.keep_claimed(held)
             except StoreError as exc:
                 self._log_store_error("refreshing in-flight events", exc)
 
