@@ -20,7 +20,10 @@ def parse_timestamp(text: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("timestamp has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("timestamp is outside years 1-9999 in UTC") from exc
 
 
 def hour_bucket(moment: datetime) -> datetime:
@@ -39,6 +42,8 @@ def counting_day(moment: datetime) -> date:
 
 def hours_overlapping(start: datetime, end: datetime) -> Iterator[datetime]:
     """Yield each UTC hour whose span [hour, hour + 1h) overlaps [start, end)."""
+    if end <= start:
+        return
     hour = hour_bucket(start)
     while hour < end:
         yield hour
@@ -47,6 +52,8 @@ def hours_overlapping(start: datetime, end: datetime) -> Iterator[datetime]:
 
 def days_overlapping(start: datetime, end: datetime) -> Iterator[date]:
     """Yield each UTC date that holds at least one hour overlapping [start, end)."""
+    if end <= start:
+        return
     day = start.astimezone(UTC).date()
     last = (end - timedelta(microseconds=1)).astimezone(UTC).date()
     while day <= last:

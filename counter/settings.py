@@ -90,8 +90,13 @@ class Settings:
             "claim_idle_seconds": self.claim_idle_seconds,
         }
         for name, value in positive.items():
-            if value <= 0:
+            if not value > 0:  # written so that NaN fails too
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be greater than 0, not {value}")
+        if not self.shutdown_grace_seconds >= 0:
+            raise ConfigError(
+                f"{ENV_PREFIX}SHUTDOWN_GRACE_SECONDS must be 0 or more, "
+                f"not {self.shutdown_grace_seconds}"
+            )
         if not 0 <= self.embedded_port <= 65535:
             raise ConfigError(
                 f"{ENV_PREFIX}EMBEDDED_PORT must be 0-65535, not {self.embedded_port}"

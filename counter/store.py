@@ -117,6 +117,8 @@ class Store:
         """Return the non-zero hourly counts of the hours overlapping [start, end), ascending."""
         shard = keys.shard_of(account_id, self.shard_count)
         days = list(days_overlapping(start, end))
+        if not days:
+            return []
         first_hour = hour_bucket(start)
         async with (
             translate_errors("reading hourly counts"),

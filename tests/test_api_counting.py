@@ -157,6 +157,15 @@ def test_counts_window_overlaps_partial_hours(service_url: str, account: str) ->
     ]
 
 
+def test_counts_empty_window_is_empty(service_url: str, account: str) -> None:
+    message = {"message_id": "m-1", "account_id": account, "created_at": "2025-09-18T10:15:00Z"}
+    request("POST", f"{service_url}/webhooks/messages", json=message)
+
+    counts = counts_between(service_url, account, "2025-09-18T10:30:00Z", "2025-09-18T10:30:00Z")
+
+    assert counts == []
+
+
 def test_unknown_account_has_no_counts(service_url: str, account: str) -> None:
     counts = counts_between(service_url, account, "2025-09-18T00:00:00Z", "2025-09-19T00:00:00Z")
 
