@@ -134,12 +134,12 @@ async def hourly_counts(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """GET /healthz: the process is up; says nothing about Redis."""
+    """GET /healthz: the process is up. It does not check Redis."""
     return json_response({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
-    """GET /readyz: 200 only when Redis answers and the count script is loaded."""
+    """GET /readyz: 200 only when Redis responds and the count script is loaded."""
     runtime = runtime_of(request)
     try:
         await runtime.store.ensure_scripts()

@@ -51,7 +51,7 @@ def hours_overlapping(start: datetime, end: datetime) -> Iterator[datetime]:
 
 
 def days_overlapping(start: datetime, end: datetime) -> Iterator[date]:
-    """Yield each UTC date that holds at least one hour overlapping [start, end)."""
+    """Yield each UTC date that contains at least one hour overlapping [start, end)."""
     if end <= start:
         return
     day = start.astimezone(UTC).date()

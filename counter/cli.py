@@ -159,8 +159,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
 
 def serve(settings: Settings, host: str, port: int, workers: int, access_log: bool) -> None:
     """Run uvicorn; start the embedded Valkey first, once, when no Redis URL is set."""
-    # uvicorn re-raises the SIGTERM it handled once it has shut down; without a handler
-    # of our own that would end the process before the embedded Valkey is stopped.
+    # uvicorn re-raises the SIGTERM it handled once it has shut down. Without a handler
+    # of our own, that would end the process before the embedded Valkey is stopped.
     signal.signal(signal.SIGTERM, _raise_terminated)
     with _redis_for_serving(settings):
         uvicorn.run(

@@ -28,8 +28,8 @@ from counter.settings import DeliveryMode, Settings
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
-# In `latest` mode the dispatcher keeps reading while every delivery slot is busy, and
-# holds the newest unsent event of each (account_id, date) in memory, up to this many.
+# In `latest` mode the dispatcher keeps reading while every delivery slot is busy. It
+# keeps the newest unsent event of each (account_id, date) in memory, up to this many.
 MAX_WAITING_DAYS = 10_000
 STORE_RETRY_S = 1.0
 LOG_INTERVAL_S = 5.0
@@ -115,8 +115,11 @@ class Dispatcher:
             self._start_delivery(event)
 
     async def _step_latest(self) -> None:
-        """Keep reading and coalescing while deliveries run, so a backlog shrinks to one
-        event per (account_id, date); send the newest of each as slots free up."""
+        """Read and coalesce while deliveries run, and send the newest events as slots free up.
+
+        Because superseded events are acknowledged at once, a backlog shrinks to one event
+        per (account_id, date).
+        """
         self._start_waiting()
         if len(self._waiting) >= MAX_WAITING_DAYS:
             await self._wait_for_slot()
@@ -138,9 +141,11 @@ class Dispatcher:
             key = next(iter(self._waiting))
             self._start_delivery(self._waiting.pop(key))
 
-    async def _next_events(self, wanted: int) -> list[OutboxEvent]:
+    async def _next_events(self, max_events: int) -> list[OutboxEvent]:
         """Return claimed stale events when a claim is due, else new ones; [] on a Redis error."""
-        per_shard = math.ceil(min(wanted, self.settings.read_batch_size) / self.outbox.shard_count)
+        per_shard = math.ceil(
+            min(max_events, self.settings.read_batch_size) / self.outbox.shard_count
+        )
         try:
             if time.monotonic() >= self._next_claim_at:
                 return await self._claim_stale(per_shard)
@@ -153,11 +158,11 @@ class Dispatcher:
 
     async def _claim_stale(self, per_shard: int) -> list[OutboxEvent]:
         events = await self.outbox.claim_stale(self._claim_idle_ms(), per_shard)
-        held = {self._key(event) for event in self._waiting.values()}
+        waiting = {self._key(event) for event in self._waiting.values()}
         events = [
             event
             for event in events
-            if self._key(event) not in self._in_flight and self._key(event) not in held
+            if self._key(event) not in self._in_flight and self._key(event) not in waiting
         ]
         self.stats.claimed += len(events)
         if events:
@@ -258,11 +263,11 @@ class Dispatcher:
         interval_s = self.settings.claim_idle_seconds / 3
         while True:
             await asyncio.sleep(interval_s)
-            held = [*self._in_flight.values(), *self._waiting.values()]
-            if not held:
+            owned = [*self._in_flight.values(), *self._waiting.values()]
+            if not owned:
                 continue
             try:
-                await self.outbox.keep_claimed(held)
+                await self.outbox.keep_claimed(owned)
             except StoreError as exc:
                 self._log_store_error("refreshing in-flight events", exc)
 

@@ -68,12 +68,12 @@ class EmbeddedValkey:
         ]  # fmt: skip
 
     def start(self) -> str:
-        """Start the server, wait until it answers PING, and return its URL."""
+        """Start the server, wait until it replies to PING, and return its URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.requested_port or free_port()
         # A session of its own keeps a terminal's Ctrl-C away from Valkey, so the service
         # can finish its shutdown before stop() ends the server.
-        # NOTE: if the service is killed with SIGKILL, Valkey keeps running and holds its port.
+        # NOTE: if the service is killed with SIGKILL, Valkey keeps running and keeps its port.
         self.process = subprocess.Popen(
             self.command(self.port),
             stdout=subprocess.DEVNULL,
@@ -133,5 +133,5 @@ class EmbeddedValkey:
             client.close()
         self.kill()
         raise StoreError(
-            f"valkey-server did not answer within {READY_TIMEOUT_S}s; see {self.log_path}"
+            f"valkey-server did not reply to PING within {READY_TIMEOUT_S}s; see {self.log_path}"
         )

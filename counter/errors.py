@@ -6,8 +6,7 @@ CounterError
 │   └── ShardCountMismatch   the data was written with another shard count
 ├── InvalidInput         request fields failed validation, one FieldError each
 ├── IdReused             a message id came back with another created_at
-├── InvalidSignature     an incoming webhook is not signed with the shared secret
-└── DeliveryError        a daily-total POST failed (see dispatcher)
+└── InvalidSignature     an incoming webhook is not signed with the shared secret
 """
 
 from __future__ import annotations
@@ -49,10 +48,6 @@ class InvalidInput(CounterError):
 
 class IdReused(CounterError):
     """A message id that was already counted came back with a different created_at."""
-
-
-class DeliveryError(CounterError):
-    """A daily-total POST failed."""
 
 
 class InvalidSignature(CounterError):

@@ -1,7 +1,7 @@
 """The outbox streams on Redis: reading, claiming, acknowledging and dead-lettering events.
 
 Each shard has one stream, read by the consumer group `dispatchers`. An event is deleted
-only after the receiver answered 2xx, or after it moved to the shard's dead-letter stream.
+only after the receiver responded with 2xx, or after it moved to the shard's dead-letter stream.
 """
 
 from __future__ import annotations

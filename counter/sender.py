@@ -20,7 +20,7 @@ CONNECTIONS_PER_HOST = 100
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
-    """What one POST came to: the verdict, the status if a response arrived, and why."""
+    """Result of one POST: the verdict, the status if a response arrived, and the error."""
 
     verdict: Verdict
     status: int | None = None

@@ -16,7 +16,7 @@ ENV_PREFIX = "COUNTER_"
 
 
 class DeliveryMode(StrEnum):
-    """How the dispatcher turns outbox events into POSTs."""
+    """Policy for turning outbox events into POSTs."""
 
     EVERY = "every"  # one POST per counted message
     LATEST = "latest"  # per batch read, only the newest total of each (account_id, date)

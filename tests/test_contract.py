@@ -208,3 +208,13 @@ def test_outbox_record_from_stream_fields() -> None:
     }
 
     assert OutboxRecord.from_stream_fields(fields) == record()
+
+
+def test_published_example_matches_schema_and_id() -> None:
+    example_path = (
+        Path(counter.__file__).resolve().parent.parent / "docs" / "daily-total-event.example.json"
+    )
+    example = json.loads(example_path.read_text())
+
+    VALIDATOR.validate(example)
+    assert example["event_id"] == event_id(example["account_id"], example["date"], example["total"])

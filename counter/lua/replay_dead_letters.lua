@@ -15,14 +15,14 @@ local event_fields = {account_id = true, date = true, total = true, message_id =
 local entries = redis.call('XRANGE', dead_key, '-', '+', 'COUNT', limit)
 for _, entry in ipairs(entries) do
     local entry_id, fields = entry[1], entry[2]
-    local kept = {}
+    local event_pairs = {}
     for i = 1, #fields, 2 do
         if event_fields[fields[i]] then
-            table.insert(kept, fields[i])
-            table.insert(kept, fields[i + 1])
+            table.insert(event_pairs, fields[i])
+            table.insert(event_pairs, fields[i + 1])
         end
     end
-    redis.call('XADD', outbox_key, '*', unpack(kept))
+    redis.call('XADD', outbox_key, '*', unpack(event_pairs))
     redis.call('XDEL', dead_key, entry_id)
 end
 return #entries
