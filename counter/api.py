@@ -197,6 +197,7 @@ def store_unavailable(exc: StoreError) -> Response:
         logger.warning("redis unavailable error=%s similar_held_back=%d", exc, held_back)
     return problem(
         ProblemType.STORE_UNAVAILABLE,
-        "Redis is unavailable, so nothing was counted. Retry the same request later.",
+        "Redis is unavailable. Retry the same request later; if the message was counted "
+        "after all, the retry is answered as a duplicate.",
         headers={"retry-after": str(STORE_RETRY_AFTER_S)},
     )
