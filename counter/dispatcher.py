@@ -70,6 +70,7 @@ class Dispatcher:
         self.stats = DispatcherStats()
         self._in_flight: dict[tuple[int, str], OutboxEvent] = {}
         self._waiting: dict[DayKey, OutboxEvent] = {}
+        self._days_in_flight: set[DayKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -137,9 +138,16 @@ class Dispatcher:
         self._start_waiting()
 
     def _start_waiting(self) -> None:
-        while self._waiting and self._free_slots() > 0:
-            key = next(iter(self._waiting))
-            self._start_delivery(self._waiting.pop(key))
+        """Start the oldest waiting events, at most one delivery per (account_id, date).
+
+        A day that is being delivered keeps its newest event waiting; the running delivery
+        gives way to it before its next retry (see `_gave_way`).
+        """
+        for day in list(self._waiting):
+            if self._free_slots() <= 0:
+                return
+            if day not in self._days_in_flight:
+                self._start_delivery(self._waiting.pop(day))
 
     async def _next_events(self, max_events: int) -> list[OutboxEvent]:
         """Return claimed stale events when a claim is due, else new ones; [] on a Redis error."""
@@ -183,6 +191,8 @@ class Dispatcher:
         if key in self._in_flight:
             return
         self._in_flight[key] = event
+        if self.settings.delivery_mode is DeliveryMode.LATEST:
+            self._days_in_flight.add(_day_of(event))
         task = asyncio.create_task(self._deliver(event))
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._delivery_done(key, done))
@@ -190,7 +200,9 @@ class Dispatcher:
 
     def _delivery_done(self, key: tuple[int, str], task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._in_flight.pop(key, None)
+        event = self._in_flight.pop(key, None)
+        if event is not None:
+            self._days_in_flight.discard(_day_of(event))
         self.stats.in_flight = len(self._in_flight)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
@@ -204,6 +216,8 @@ class Dispatcher:
         attempt = 0
         while True:
             attempt += 1
+            if attempt > 1 and await self._gave_way(event):
+                return
             outcome = await self.sender.send(the_id, body)
             if outcome.verdict is Verdict.DELIVERED:
                 await self._acknowledge(event)
@@ -222,6 +236,20 @@ class Dispatcher:
             self._log_retry(the_id, attempt, outcome, delay_s)
             if await self._wait(self._stopping, delay_s):
                 return  # left pending: the next dispatcher claims it
+
+    async def _gave_way(self, event: OutboxEvent) -> bool:
+        """In `latest` mode, drop a retried event once a newer total of its day is waiting."""
+        newer = self._waiting.get(_day_of(event))
+        if newer is None or newer.record.total <= event.record.total:
+            return False
+        try:
+            await self.outbox.ack([event])
+        except StoreError as exc:
+            # Still pending: claimed and delivered later, which a receiver tolerates.
+            self._log_store_error("acknowledging a superseded event", exc)
+        else:
+            self.stats.superseded += 1
+        return True
 
     async def _acknowledge(self, event: OutboxEvent) -> None:
         try:
@@ -329,3 +357,7 @@ class Dispatcher:
 
     def _stats_fields(self) -> str:
         return " ".join(f"{name}={value}" for name, value in self.stats.as_dict().items())
+
+
+def _day_of(event: OutboxEvent) -> DayKey:
+    return (event.record.account_id, event.record.date)
