@@ -201,7 +201,7 @@ async def dispatch(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopped.set)
-    async with open_runtime(settings, with_dispatcher=True):
+    async with open_runtime(settings, with_dispatcher=True, with_http=False):
         await stopped.wait()
         logger.info("signal received; stopping the dispatcher")
 

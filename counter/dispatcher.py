@@ -157,7 +157,7 @@ class Dispatcher:
         try:
             if time.monotonic() >= self._next_claim_at:
                 return await self._claim_stale(per_shard)
-            return await self.outbox.read_new(per_shard, READ_BLOCK_MS)
+            return await self.outbox.read_new(per_shard, self._read_block_ms())
         except StoreError as exc:
             self.stats.store_errors += 1
             self._log_store_error("reading the outbox", exc)
@@ -316,6 +316,10 @@ class Dispatcher:
     def _expired(self, event: OutboxEvent) -> bool:
         age_s = self.wall_clock() - event.created_ms / 1000
         return age_s > self.settings.max_event_age_seconds
+
+    def _read_block_ms(self) -> int:
+        """Block for at most half the Redis socket timeout, so an idle read never times out."""
+        return min(READ_BLOCK_MS, int(self.settings.redis_timeout_seconds * 500))
 
     def _claim_idle_ms(self) -> int:
         return int(self.settings.claim_idle_seconds * 1000)

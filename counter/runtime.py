@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from standardwebhooks.webhooks import Webhook
 
 from counter.dispatcher import Dispatcher
@@ -43,31 +43,45 @@ def consumer_name() -> str:
 
 
 def connect(settings: Settings) -> Redis:
+    """Open a client whose pool waits for a free connection instead of failing at once.
+
+    Requests beyond `redis_max_connections` queue for up to `redis_timeout_seconds`, so a
+    burst of webhooks is slowed down rather than answered 503.
+    """
     if settings.redis_url is None:
         raise ConfigError("COUNTER_REDIS_URL is not set and no embedded server was started")
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_seconds,
         decode_responses=True,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
     )
+    return Redis(connection_pool=pool)
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, with_dispatcher: bool) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, with_dispatcher: bool, with_http: bool = True
+) -> AsyncIterator[Runtime]:
     """Connect to Redis, check its layout, and run the dispatcher while the block runs."""
+    # The dispatcher has a client of its own, so its blocking reads never take
+    # connections that webhook requests are waiting for.
     redis = connect(settings)
+    outbox_redis = connect(settings)
     try:
         store = Store(redis, settings.shard_count, settings.dedupe_ttl_seconds)
         await store.check_shard_count()
         await store.ensure_scripts()
-        outbox = Outbox(redis, settings.shard_count, consumer_name())
+        outbox = Outbox(outbox_redis, settings.shard_count, consumer_name())
         await outbox.ensure_groups()
-        verifier = _webhook_verifier(settings)
+        verifier = _webhook_verifier(settings) if with_http else None
         async with _dispatching(settings, outbox, with_dispatcher) as dispatcher:
             yield Runtime(settings, redis, store, outbox, verifier, dispatcher)
     finally:
         await redis.aclose()
+        await outbox_redis.aclose()
 
 
 def _webhook_verifier(settings: Settings) -> Webhook | None:

@@ -34,6 +34,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_range_days: int = 366
     redis_timeout_seconds: float = 5.0
+    redis_max_connections: int = 256
     webhook_secret: str | None = None
 
     dispatcher_enabled: bool = True
@@ -81,6 +82,7 @@ class Settings:
             "max_body_bytes": self.max_body_bytes,
             "max_range_days": self.max_range_days,
             "redis_timeout_seconds": self.redis_timeout_seconds,
+            "redis_max_connections": self.redis_max_connections,
             "delivery_timeout_seconds": self.delivery_timeout_seconds,
             "delivery_concurrency": self.delivery_concurrency,
             "read_batch_size": self.read_batch_size,
@@ -144,6 +146,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_body_bytes": int,
     "max_range_days": int,
     "redis_timeout_seconds": float,
+    "redis_max_connections": int,
     "webhook_secret": _text,
     "dispatcher_enabled": _parse_bool,
     "daily_total_url": _text,

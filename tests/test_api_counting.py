@@ -88,6 +88,19 @@ def test_same_instant_other_notation_is_duplicate(service_url: str, account: str
     assert [reply.json()["day_total"] for reply in replies] == [1, 1, 1, 1, 1]
 
 
+def test_concurrent_copies_count_once(service_url: str, account: str) -> None:
+    message = {"message_id": "m-1", "account_id": account, "created_at": "2025-09-18T10:15:00Z"}
+    copies = [message] * 300
+
+    statuses = asyncio.run(
+        post_all(
+            f"{service_url}/webhooks/messages", copies, concurrency=300, retry_statuses=frozenset()
+        )
+    )
+
+    assert Counter(statuses) == {202: 1, 200: 299}
+
+
 def test_reused_message_id_is_rejected(service_url: str, account: str) -> None:
     url = f"{service_url}/webhooks/messages"
     original = {"message_id": "m-1", "account_id": account, "created_at": "2025-09-18T10:15:00Z"}

@@ -93,7 +93,10 @@ async def post_all(
                 progress[0] += 1
 
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, trust_env=False
+    ) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return statuses
 
