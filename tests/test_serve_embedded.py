@@ -11,7 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.client import request
+from counter.embedded import EmbeddedValkey
+from counter.errors import ConfigError
+from tests.support.client import request, wait_until
 from tests.support.processes import ManagedProcess, free_port
 from tests.support.stack import service_process, start_valkey, url_of
 
@@ -150,3 +152,65 @@ def test_serve_rejects_changed_shard_count(tmp_path: Path, mock_url: str) -> Non
     assert exit_code is not None
     assert exit_code != 0
     assert "COUNTER_SHARD_COUNT" in mismatched.output()
+
+
+def test_serve_restarts_killed_valkey(
+    tmp_path: Path, mock_url: str, account: str, orphans: list[psutil.Process]
+) -> None:
+    serve = embedded_serve(tmp_path, mock_url, workers=1)
+    try:
+        serve.start()
+        service_url = url_of(serve)
+        first_statuses = post_messages(service_url, account)
+        [valkey] = valkey_descendants(serve.pid)
+        orphans.append(valkey)
+
+        valkey.kill()
+        valkey.wait(VALKEY_EXIT_TIMEOUT_S)
+        wait_until(lambda: request("GET", f"{service_url}/readyz").status == 200, 30)
+        replacements = valkey_descendants(serve.pid)
+        orphans.extend(replacements)
+        counts_after_restart = hourly_counts(service_url, account)
+    finally:
+        serve.stop()
+
+    assert first_statuses == [202] * MESSAGE_COUNT
+    assert len(replacements) == 1
+    assert replacements[0].pid != valkey.pid
+    assert counts_after_restart == [MESSAGE_COUNT]
+    assert "embedded valkey exited" in serve.output()
+
+
+def test_serve_rejects_busy_embedded_port(tmp_path: Path, mock_url: str) -> None:
+    squatter = start_valkey(tmp_path / "squatter")
+    serve = service_process(
+        tmp_path,
+        None,
+        f"{mock_url}/daily-totals",
+        env={
+            "COUNTER_REDIS_URL": "",
+            "COUNTER_DATA_DIR": str(tmp_path / "data"),
+            "COUNTER_EMBEDDED_PORT": str(squatter.port),
+        },
+        name="serve-busy-port",
+    )
+    try:
+        with pytest.raises(RuntimeError, match="exited"):
+            serve.start()
+    finally:
+        serve.stop()
+        squatter.stop()
+
+    assert "COUNTER_EMBEDDED_PORT" in serve.output()
+    assert "Traceback" not in serve.output()
+
+
+def test_embedded_valkey_rejects_data_dir_in_use(tmp_path: Path) -> None:
+    first = start_valkey(tmp_path / "data")
+    second = EmbeddedValkey(tmp_path / "data", port=free_port())
+    try:
+        with pytest.raises(ConfigError, match=f"pid {first.process.pid if first.process else 0}"):
+            second.start()
+    finally:
+        second.stop()
+        first.stop()
