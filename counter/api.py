@@ -1,24 +1,39 @@
-"""HTTP endpoints. Each handler validates with the pure modules and calls the store."""
+"""HTTP endpoints. Each handler validates with the pure modules and calls the store.
+
+Every step that can refuse a request raises Rejected with its problem response, so a
+handler reads as its list of steps.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from counter import signatures
 from counter.buckets import format_utc
-from counter.errors import IdReused, InvalidInput, InvalidSignature, StoreError
+from counter.errors import (
+    FieldError,
+    IdReused,
+    InvalidInput,
+    InvalidSignature,
+    StoreError,
+    StoreUnavailable,
+)
 from counter.logs import Throttle
-from counter.messages import parse_message
+from counter.messages import Message, parse_message
 from counter.problems import ProblemType, problem
-from counter.queries import parse_counts_query
+from counter.queries import CountsQuery, parse_counts_query
 from counter.runtime import Runtime
-from counter.store import CountStatus
+from counter.store import CountResult, CountStatus
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +42,12 @@ LOG_INTERVAL_S = 5.0
 _store_log = Throttle(LOG_INTERVAL_S)
 
 
-class BodyTooLarge(Exception):
-    pass
+class Rejected(Exception):
+    """A request step refused the request; `response` is the problem to send back."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def json_response(content: object, status_code: int = 200) -> Response:
@@ -43,54 +62,16 @@ def runtime_of(request: Request) -> Runtime:
 async def receive_message(request: Request) -> Response:
     """POST /webhooks/messages: count one message exactly once."""
     runtime = runtime_of(request)
-    limit = runtime.settings.max_body_bytes
     try:
-        body = await read_body(request, limit)
-    except BodyTooLarge:
-        return problem(
-            ProblemType.BODY_TOO_LARGE, f"The request body must be at most {limit} bytes."
+        body = await read_body(
+            request, runtime.settings.max_body_bytes, runtime.settings.body_timeout_seconds
         )
-
-    if runtime.webhook_verifier is not None:
-        try:
-            signatures.verify(runtime.webhook_verifier, body, request.headers)
-        except InvalidSignature as exc:
-            return problem(
-                ProblemType.INVALID_SIGNATURE,
-                f"{exc}. Sign the request with the shared secret as Standard Webhooks "
-                "defines: webhook-id, webhook-timestamp and webhook-signature headers.",
-            )
-
-    if not is_json_media_type(request.headers.get("content-type")):
-        return problem(
-            ProblemType.UNSUPPORTED_MEDIA_TYPE,
-            "Send the message as JSON with the header Content-Type: application/json.",
-        )
-
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return problem(
-            ProblemType.MALFORMED_JSON,
-            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
-            f"(byte {exc.pos}).",
-        )
-
-    try:
-        message = parse_message(payload)
-        result = await runtime.store.count(message, datetime.now(UTC))
-    except InvalidInput as exc:
-        return problem(
-            ProblemType.INVALID_FIELDS, "Fix the fields listed in errors.", errors=exc.errors
-        )
-    except IdReused as exc:
-        return problem(
-            ProblemType.ID_REUSED,
-            f"{exc}. A message id identifies one message; send a new message_id for a new "
-            "message, or resend the original created_at.",
-        )
-    except StoreError as exc:
-        return store_unavailable(exc)
+        verify_signature(runtime, body, request)
+        check_json_content_type(request)
+        message = validate_message(decode_json(body))
+        result = await count(runtime, message)
+    except Rejected as rejected:
+        return rejected.response
 
     status_code = 202 if result.status is CountStatus.COUNTED else 200
     return json_response(
@@ -110,17 +91,11 @@ async def hourly_counts(request: Request) -> Response:
     """GET /counts: the non-zero hourly counts of an account over [from, to)."""
     runtime = runtime_of(request)
     try:
-        query = parse_counts_query(request.query_params, runtime.settings.max_range_days)
-    except InvalidInput as exc:
-        return problem(
-            ProblemType.INVALID_FIELDS,
-            "Fix the query parameters listed in errors.",
-            errors=exc.errors,
-        )
-    try:
-        counts = await runtime.store.hourly_counts(query.account_id, query.start, query.end)
-    except StoreError as exc:
-        return store_unavailable(exc)
+        query = validate_counts_query(request, runtime.settings.max_range_days)
+        async with store_errors():
+            counts = await runtime.store.hourly_counts(query.account_id, query.start, query.end)
+    except Rejected as rejected:
+        return rejected.response
     return json_response(
         [
             {
@@ -144,41 +119,180 @@ async def readyz(request: Request) -> Response:
     try:
         await runtime.store.ensure_scripts()
     except StoreError as exc:
-        return json_response({"status": "unavailable", "detail": str(exc)}, 503)
+        log_store_error(exc)
+        return json_response({"status": "unavailable", "detail": "Redis is unavailable."}, 503)
     return json_response({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:
     """GET /metrics: dispatcher counters of this process and the outbox of all shards."""
     runtime = runtime_of(request)
-    body: dict[str, object] = {
-        "dispatcher": runtime.dispatcher.stats.as_dict() if runtime.dispatcher else None,
-    }
     try:
-        shards = await runtime.outbox.status(int(time.time() * 1000))
-    except StoreError as exc:
-        return store_unavailable(exc)
+        async with store_errors():
+            shards = await runtime.outbox.status(int(time.time() * 1000))
+    except Rejected as rejected:
+        return rejected.response
     ages = [shard.oldest_age_s for shard in shards if shard.oldest_age_s is not None]
-    body["outbox"] = {
-        "backlog": sum(shard.backlog for shard in shards),
-        "pending": sum(shard.pending for shard in shards),
-        "oldest_age_s": max(ages, default=None),
-        "dead_letters": sum(shard.dead_letters for shard in shards),
-    }
-    return json_response(body)
+    return json_response(
+        {
+            "dispatcher": runtime.dispatcher.stats.as_dict() if runtime.dispatcher else None,
+            "outbox": {
+                "backlog": sum(shard.backlog for shard in shards),
+                "pending": sum(shard.pending for shard in shards),
+                "oldest_age_s": max(ages, default=None),
+                "dead_letters": sum(shard.dead_letters for shard in shards),
+            },
+        }
+    )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, raising BodyTooLarge as soon as it passes `limit` bytes."""
+async def internal_error(request: Request, exc: Exception) -> Response:
+    """Render an unhandled exception as problem+json; Starlette still logs the traceback."""
+    return problem(ProblemType.INTERNAL_ERROR, "The service failed to handle the request.")
+
+
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """Read the body within `timeout_s`, stopping as soon as it passes `limit` bytes."""
+    too_large = Rejected(
+        problem(ProblemType.BODY_TOO_LARGE, f"The request body must be at most {limit} bytes.")
+    )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+        raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+    except TimeoutError:
+        raise Rejected(
+            problem(
+                ProblemType.REQUEST_TIMEOUT,
+                f"The request body did not arrive within {timeout_s:g} seconds.",
+            )
+        ) from None
+    except ClientDisconnect:
+        logger.debug("client disconnected while sending the body")
+        raise Rejected(Response(status_code=400)) from None
     return bytes(body)
+
+
+def verify_signature(runtime: Runtime, body: bytes, request: Request) -> None:
+    if runtime.webhook_verifier is None:
+        return
+    try:
+        signatures.verify(runtime.webhook_verifier, body, request.headers)
+    except InvalidSignature as exc:
+        raise Rejected(
+            problem(
+                ProblemType.INVALID_SIGNATURE,
+                f"Signature check failed: {exc}. Sign the exact body with the shared secret as "
+                "Standard Webhooks "
+                "defines, in the webhook-id, webhook-timestamp and webhook-signature headers.",
+            )
+        ) from None
+
+
+def check_json_content_type(request: Request) -> None:
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise Rejected(
+            problem(
+                ProblemType.UNSUPPORTED_MEDIA_TYPE,
+                "Send the message as JSON with the header Content-Type: application/json.",
+            )
+        )
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(
+            problem(ProblemType.MALFORMED_JSON, describe_json_error(body, exc))
+        ) from None
+
+
+def describe_json_error(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    """Say where the body stops being JSON, in bytes for bad UTF-8 and characters otherwise."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as utf8_error:
+        return f"The body is not valid UTF-8 at byte {utf8_error.start}. Send JSON in UTF-8."
+    return (
+        f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+        f"(character {exc.pos})."
+    )
+
+
+def validate_message(payload: Any) -> Message:
+    try:
+        return parse_message(payload)
+    except InvalidInput as exc:
+        raise Rejected(
+            problem(ProblemType.INVALID_FIELDS, "Fix the fields listed in errors.", exc.errors)
+        ) from None
+
+
+def validate_counts_query(request: Request, max_range_days: int) -> CountsQuery:
+    params = request.query_params
+    repeated = sorted({key for key in params if len(params.getlist(key)) > 1})
+    errors = [FieldError(key, "must be given once") for key in repeated]
+    query: CountsQuery | None = None
+    try:
+        query = parse_counts_query(params, max_range_days)
+    except InvalidInput as exc:
+        errors += exc.errors
+    if errors or query is None:
+        raise Rejected(
+            problem(
+                ProblemType.INVALID_FIELDS, "Fix the query parameters listed in errors.", errors
+            )
+        )
+    return query
+
+
+async def count(runtime: Runtime, message: Message) -> CountResult:
+    try:
+        async with store_errors():
+            return await runtime.store.count(message, datetime.now(UTC))
+    except IdReused as exc:
+        raise Rejected(
+            problem(
+                ProblemType.ID_REUSED,
+                f"{exc}. A message id identifies one message; send a new message_id for a new "
+                "message, or resend the original created_at.",
+            )
+        ) from None
+
+
+@asynccontextmanager
+async def store_errors() -> AsyncIterator[None]:
+    """Turn StoreUnavailable into 503 with Retry-After, and any other StoreError into 500."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        log_store_error(exc)
+        raise Rejected(
+            problem(
+                ProblemType.STORE_UNAVAILABLE,
+                "Redis is unavailable. Retry the same request later; if the message was "
+                "counted after all, the retry is answered as a duplicate.",
+                headers={"retry-after": str(STORE_RETRY_AFTER_S)},
+            )
+        ) from exc
+    except StoreError as exc:
+        log_store_error(exc)
+        raise Rejected(
+            problem(ProblemType.INTERNAL_ERROR, "A Redis command failed; see the service log.")
+        ) from exc
+
+
+def log_store_error(exc: StoreError) -> None:
+    held_back = _store_log.allow()
+    if held_back is not None:
+        logger.warning("redis error=%s similar_held_back=%d", exc, held_back)
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -188,16 +302,4 @@ def is_json_media_type(content_type: str | None) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")
-    )
-
-
-def store_unavailable(exc: StoreError) -> Response:
-    held_back = _store_log.allow()
-    if held_back is not None:
-        logger.warning("redis unavailable error=%s similar_held_back=%d", exc, held_back)
-    return problem(
-        ProblemType.STORE_UNAVAILABLE,
-        "Redis is unavailable. Retry the same request later; if the message was counted "
-        "after all, the retry is answered as a duplicate.",
-        headers={"retry-after": str(STORE_RETRY_AFTER_S)},
     )

@@ -50,7 +50,7 @@ def create_app(settings: Settings, with_dispatcher: bool | None = None) -> Starl
     return Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        exception_handlers={404: http_error, 405: http_error},
+        exception_handlers={404: http_error, 405: http_error, Exception: api.internal_error},
     )
 
 

@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 ONE_HOUR = timedelta(hours=1)
 ONE_DAY = timedelta(days=1)
+LAST_HOUR = datetime.max.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+
+# RFC 3339, section 5.6: date-time = full-date "T" full-time, with "t" and "z" allowed in
+# lower case (section 5.6, note on case) and a space allowed in place of "T" (section 5.6,
+# the note below the grammar). The offset is required.
+RFC3339_PATTERN = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def parse_timestamp(text: str) -> datetime:
-    """Parse an RFC 3339 / ISO 8601 timestamp that carries an offset, and return it in UTC.
+    """Parse an RFC 3339 timestamp, which always carries an offset, and return it in UTC.
 
-    Raises ValueError when the text is not a timestamp or has no offset, because a
-    naive time would be counted in whatever zone the sender happened to mean.
+    Raises ValueError saying what is wrong. A time without an offset is rejected because it
+    would be counted in whatever zone the sender happened to mean. Digits beyond
+    microseconds are dropped, because Python's datetime stops there.
     """
-    if not text or not text[0].isdigit() or len(text) > 64:
-        raise ValueError("not an ISO 8601 timestamp")
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError("timestamp has no UTC offset")
+    if not RFC3339_PATTERN.fullmatch(text):
+        raise ValueError("not in the form YYYY-MM-DDTHH:MM:SS[.fraction] with Z, +HH:MM or -HH:MM")
+    normalised = text.upper().replace(" ", "T").replace("Z", "+00:00")
+    head, dot, rest = normalised.partition(".")
+    if dot:
+        digits = rest[: len(rest) - 6]
+        normalised = f"{head}.{digits[:6].ljust(6, '0')}{rest[-6:]}"
+    try:
+        parsed = datetime.fromisoformat(normalised)
+    except ValueError as exc:
+        raise ValueError(f"not a valid date or time: {exc}") from None
     try:
         return parsed.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("timestamp is outside years 1-9999 in UTC") from exc
+    except OverflowError:
+        raise ValueError("outside years 0001-9999 once converted to UTC") from None
 
 
 def hour_bucket(moment: datetime) -> datetime:
@@ -47,6 +64,8 @@ def hours_overlapping(start: datetime, end: datetime) -> Iterator[datetime]:
     hour = hour_bucket(start)
     while hour < end:
         yield hour
+        if hour == LAST_HOUR:
+            return
         hour += ONE_HOUR
 
 
@@ -58,18 +77,21 @@ def days_overlapping(start: datetime, end: datetime) -> Iterator[date]:
     last = (end - timedelta(microseconds=1)).astimezone(UTC).date()
     while day <= last:
         yield day
+        if day == date.max:
+            return
         day += ONE_DAY
 
 
 def format_utc(moment: datetime) -> str:
     """Format a UTC datetime as RFC 3339 with a `Z` suffix and no fractional seconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="seconds") + "Z"
 
 
 def format_utc_ms(moment: datetime) -> str:
     """Format a UTC datetime as RFC 3339 with milliseconds and a `Z` suffix."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 def epoch_us(moment: datetime) -> int:

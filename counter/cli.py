@@ -15,16 +15,20 @@ from contextlib import contextmanager
 import uvicorn
 
 from counter.embedded import LOOPBACK, EmbeddedValkey
-from counter.errors import CounterError
+from counter.errors import ConfigError, CounterError
 from counter.logs import configure_logging
 from counter.outbox import Outbox, ShardStatus
 from counter.runtime import connect, consumer_name, open_runtime
 from counter.settings import DeliveryMode, Settings
+from counter.store import Store
 
 logger = logging.getLogger(__name__)
 
 # CLI options that override a COUNTER_* variable: option dest -> variable.
 OPTION_VARIABLES = {
+    "host": "COUNTER_HOST",
+    "port": "COUNTER_PORT",
+    "workers": "COUNTER_WORKERS",
     "redis_url": "COUNTER_REDIS_URL",
     "data_dir": "COUNTER_DATA_DIR",
     "daily_total_url": "COUNTER_DAILY_TOTAL_URL",
@@ -41,7 +45,15 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Build the command parser. Options left out fall back to the COUNTER_* variables."""
     parser = argparse.ArgumentParser(
         prog="counter", description="Message Counter: counts chat-message webhooks."
     )
@@ -50,22 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the HTTP service (and, by default, the dispatcher)"
     )
+    serve.add_argument("--host", help="address to bind (env COUNTER_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (env COUNTER_PORT, default 8000)")
     serve.add_argument(
-        "--host",
-        default=os.environ.get("COUNTER_HOST", LOOPBACK),
-        help="address to bind (default 127.0.0.1)",
-    )
-    serve.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("COUNTER_PORT", "8000")),
-        help="TCP port (default 8000)",
-    )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("COUNTER_WORKERS", "1")),
-        help="worker processes (default 1)",
+        "--workers", type=int, help="worker processes (env COUNTER_WORKERS, default 1)"
     )
     serve.add_argument(
         "--no-dispatcher",
@@ -75,32 +75,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--access-log",
         action="store_true",
-        help="log one line per request (off by default: it costs throughput)",
+        help="log one line per request (off by default, because it costs throughput)",
     )
-    _add_common(serve)
+    _add_redis_options(serve)
+    _add_delivery_options(serve)
 
     dispatch = commands.add_parser(
         "dispatch", help="run only the dispatcher that delivers daily totals"
     )
-    _add_common(dispatch)
+    _add_redis_options(dispatch)
+    _add_delivery_options(dispatch)
 
     outbox = commands.add_parser("outbox", help="inspect or repair the outbox")
     outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
     status = outbox_commands.add_parser(
         "status", help="print backlog, pending, oldest age and dead letters per shard"
     )
-    _add_common(status)
+    _add_redis_options(status)
     replay = outbox_commands.add_parser(
         "replay", help="move dead letters back to the outbox for delivery"
     )
     replay.add_argument(
-        "--limit", type=int, default=None, help="move at most this many (default: all)"
+        "--limit", type=positive_int, default=None, help="move at most this many (default: all)"
     )
-    _add_common(replay)
+    _add_redis_options(replay)
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_redis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-url", help="Redis URL (env COUNTER_REDIS_URL; unset: embedded Valkey)"
     )
@@ -108,17 +110,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--data-dir", help="embedded Valkey data folder (env COUNTER_DATA_DIR, default ./.data)"
     )
     parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (env COUNTER_LOG_LEVEL, default INFO)",
+    )
+
+
+def _add_delivery_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--daily-total-url", help="where daily totals are POSTed (env COUNTER_DAILY_TOTAL_URL)"
     )
     parser.add_argument(
         "--delivery-mode",
         choices=[mode.value for mode in DeliveryMode],
         help="every or latest (env COUNTER_DELIVERY_MODE)",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level (env COUNTER_LOG_LEVEL, default INFO)",
     )
 
 
@@ -148,7 +153,7 @@ def _export_options(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "serve":
-        serve(settings, args.host, args.port, args.workers, args.access_log)
+        serve(settings, args.access_log)
     elif args.command == "dispatch":
         asyncio.run(dispatch(_with_running_redis(settings)))
     elif args.outbox_command == "status":
@@ -157,18 +162,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(replay(_with_running_redis(settings), args.limit))
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, access_log: bool) -> None:
+def serve(settings: Settings, access_log: bool) -> None:
     """Run uvicorn; start the embedded Valkey first, once, when no Redis URL is set."""
     # uvicorn re-raises the SIGTERM it handled once it has shut down. Without a handler
     # of our own, that would end the process before the embedded Valkey is stopped.
     signal.signal(signal.SIGTERM, _raise_terminated)
     with _redis_for_serving(settings):
+        # Checked here, before uvicorn starts, so a problem is one line and not a
+        # traceback from every worker's lifespan.
+        asyncio.run(check_redis(Settings.from_env()))
         uvicorn.run(
             "counter.app:app_from_env",
             factory=True,
-            host=host,
-            port=port,
-            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
             access_log=access_log,
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
@@ -193,6 +201,11 @@ def _with_running_redis(settings: Settings) -> Settings:
     """Without a URL, use the embedded server that a running `counter serve` started."""
     if settings.redis_url is not None:
         return settings
+    if settings.embedded_port == 0:
+        raise ConfigError(
+            "COUNTER_REDIS_URL is not set and COUNTER_EMBEDDED_PORT is 0, so the embedded "
+            "Valkey's port is unknown; set COUNTER_REDIS_URL to the URL that `counter serve` logged"
+        )
     return settings.with_changes(redis_url=f"redis://{LOOPBACK}:{settings.embedded_port}/0")
 
 
@@ -207,7 +220,19 @@ async def dispatch(settings: Settings) -> None:
         logger.info("signal received; stopping the dispatcher")
 
 
+async def check_redis(settings: Settings) -> None:
+    """Raise a CounterError unless Redis answers and holds data of this shard count."""
+    redis = connect(settings)
+    try:
+        store = Store(redis, settings.shard_count, settings.dedupe_ttl_seconds)
+        await store.check_shard_count()
+        await store.ensure_scripts()
+    finally:
+        await redis.aclose()
+
+
 async def print_status(settings: Settings) -> None:
+    await check_redis(settings)
     redis = connect(settings)
     try:
         outbox = Outbox(redis, settings.shard_count, consumer_name())
@@ -243,6 +268,7 @@ def _status_row(*cells: str) -> str:
 
 
 async def replay(settings: Settings, limit: int | None) -> None:
+    await check_redis(settings)
     redis = connect(settings)
     try:
         moved = await Outbox(redis, settings.shard_count, consumer_name()).replay_dead_letters(

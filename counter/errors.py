@@ -2,7 +2,8 @@
 
 CounterError
 ├── ConfigError          a setting is missing or invalid
-├── StoreError           Redis failed or could not be reached
+├── StoreError           a Redis command failed
+│   ├── StoreUnavailable     Redis could not be reached or did not reply in time
 │   └── ShardCountMismatch   the data was written with another shard count
 ├── InvalidInput         request fields failed validation, one FieldError each
 ├── IdReused             a message id came back with another created_at
@@ -23,7 +24,11 @@ class ConfigError(CounterError):
 
 
 class StoreError(CounterError):
-    """Redis failed or could not be reached."""
+    """A Redis command failed."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis could not be reached or did not reply in time; retrying later may succeed."""
 
 
 class ShardCountMismatch(StoreError):

@@ -78,8 +78,8 @@ def _check_created_at(payload: dict[str, Any], errors: list[FieldError]) -> date
         return None
     try:
         return parse_timestamp(value)
-    except ValueError:
-        errors.append(FieldError("created_at", f"{expected}; got {value[:64]!r}"))
+    except ValueError as exc:
+        errors.append(FieldError("created_at", f"{expected}; got {value[:64]!r}, {exc}"))
         return None
 
 

@@ -24,6 +24,8 @@ class ProblemType(StrEnum):
     ID_REUSED = "message-id-reused"
     INVALID_SIGNATURE = "invalid-signature"
     STORE_UNAVAILABLE = "store-unavailable"
+    REQUEST_TIMEOUT = "request-timeout"
+    INTERNAL_ERROR = "internal-error"
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
 
@@ -36,6 +38,8 @@ _STATUS_AND_TITLE: dict[ProblemType, tuple[int, str]] = {
     ProblemType.ID_REUSED: (422, "Message id reused with a different payload"),
     ProblemType.INVALID_SIGNATURE: (401, "Invalid webhook signature"),
     ProblemType.STORE_UNAVAILABLE: (503, "Storage unavailable"),
+    ProblemType.REQUEST_TIMEOUT: (408, "Request timeout"),
+    ProblemType.INTERNAL_ERROR: (500, "Internal error"),
     ProblemType.NOT_FOUND: (404, "Not found"),
     ProblemType.METHOD_NOT_ALLOWED: (405, "Method not allowed"),
 }

@@ -43,16 +43,16 @@ def parse_counts_query(params: Mapping[str, str], max_range_days: int) -> Counts
 
 
 def _parse_bound(params: Mapping[str, str], name: str, errors: list[FieldError]) -> datetime | None:
-    expected = f"must be an ISO 8601 timestamp with a UTC offset, such as {TIMESTAMP_EXAMPLE}"
+    expected = f"must be an RFC 3339 timestamp with a UTC offset, such as {TIMESTAMP_EXAMPLE}"
     raw = params.get(name)
     if raw is None:
         errors.append(FieldError(name, f"is required and {expected}"))
         return None
     try:
         return parse_timestamp(raw)
-    except ValueError:
+    except ValueError as exc:
         hint = " (a '+' in a query string must be sent as %2B)" if " " in raw else ""
-        errors.append(FieldError(name, f"{expected}; got {raw[:64]!r}{hint}"))
+        errors.append(FieldError(name, f"{expected}; got {raw[:64]!r}, {exc}{hint}"))
         return None
 
 

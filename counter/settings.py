@@ -8,11 +8,14 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from counter.errors import ConfigError
 from counter.keys import DEFAULT_SHARD_COUNT
+from counter.signatures import load_secret
 
 ENV_PREFIX = "COUNTER_"
+DAY_S = 24 * 3600
 
 
 class DeliveryMode(StrEnum):
@@ -26,12 +29,16 @@ class DeliveryMode(StrEnum):
 class Settings:
     """Every setting of the service. Durations carry their unit in the name."""
 
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
     redis_url: str | None = None
     data_dir: Path = Path(".data")
     embedded_port: int = 6399
     shard_count: int = DEFAULT_SHARD_COUNT
     dedupe_ttl_seconds: int = 7 * 24 * 3600
     max_body_bytes: int = 64 * 1024
+    body_timeout_seconds: float = 10.0
     max_range_days: int = 366
     redis_timeout_seconds: float = 5.0
     redis_max_connections: int = 256
@@ -75,35 +82,64 @@ class Settings:
         return replace(self, **changes).validated()
 
     def validated(self) -> Settings:
-        """Return self, or raise ConfigError when a value is out of range."""
-        positive = {
-            "shard_count": self.shard_count,
-            "dedupe_ttl_seconds": self.dedupe_ttl_seconds,
-            "max_body_bytes": self.max_body_bytes,
-            "max_range_days": self.max_range_days,
-            "redis_timeout_seconds": self.redis_timeout_seconds,
-            "redis_max_connections": self.redis_max_connections,
-            "delivery_timeout_seconds": self.delivery_timeout_seconds,
-            "delivery_concurrency": self.delivery_concurrency,
-            "read_batch_size": self.read_batch_size,
-            "retry_base_seconds": self.retry_base_seconds,
-            "retry_cap_seconds": self.retry_cap_seconds,
-            "max_event_age_seconds": self.max_event_age_seconds,
-            "claim_idle_seconds": self.claim_idle_seconds,
-        }
-        for name, value in positive.items():
-            if not value > 0:  # written so that NaN fails too
-                raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be greater than 0, not {value}")
-        if not self.shutdown_grace_seconds >= 0:
-            raise ConfigError(
-                f"{ENV_PREFIX}SHUTDOWN_GRACE_SECONDS must be 0 or more, "
-                f"not {self.shutdown_grace_seconds}"
-            )
-        if not 0 <= self.embedded_port <= 65535:
-            raise ConfigError(
-                f"{ENV_PREFIX}EMBEDDED_PORT must be 0-65535, not {self.embedded_port}"
-            )
+        """Return self, or raise ConfigError naming the first variable that is out of range."""
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if not low <= value <= high:  # written so that NaN fails too
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name.upper()} must be between {low:g} and {high:g}, not {value}"
+                )
+        _check_url(
+            "COUNTER_REDIS_URL", self.redis_url, {"redis", "rediss", "unix"}, "redis://host:6379/0"
+        )
+        _check_url(
+            "COUNTER_DAILY_TOTAL_URL",
+            self.daily_total_url,
+            {"http", "https"},
+            "https://receiver.example/daily-totals",
+        )
+        for variable, secret in (
+            ("COUNTER_WEBHOOK_SECRET", self.webhook_secret),
+            ("COUNTER_DAILY_TOTAL_SECRET", self.daily_total_secret),
+        ):
+            if secret is not None:
+                load_secret(secret, variable)
         return self
+
+
+# Inclusive bounds of every numeric setting. The upper bounds catch typos, such as a
+# value in milliseconds where seconds are meant, before they reach Redis or asyncio.
+RANGES: dict[str, tuple[float, float]] = {
+    "embedded_port": (0, 65535),
+    "port": (1, 65535),
+    "workers": (1, 64),
+    "shard_count": (1, 1024),
+    "dedupe_ttl_seconds": (1, 10 * 365 * DAY_S),
+    "max_body_bytes": (1, 16 * 1024 * 1024),
+    "body_timeout_seconds": (0.01, 3600),
+    "max_range_days": (1, 3660),
+    "redis_timeout_seconds": (0.01, 3600),
+    "redis_max_connections": (1, 100_000),
+    "delivery_timeout_seconds": (0.01, 3600),
+    "delivery_concurrency": (1, 10_000),
+    "read_batch_size": (1, 100_000),
+    "retry_base_seconds": (0.001, 3600),
+    "retry_cap_seconds": (0.001, DAY_S),
+    "max_event_age_seconds": (1, 365 * DAY_S),
+    "claim_idle_seconds": (0.1, DAY_S),
+    "shutdown_grace_seconds": (0, 3600),
+}
+
+
+def _check_url(variable: str, url: str | None, schemes: set[str], example: str) -> None:
+    if url is None:
+        return
+    parsed = urlsplit(url)
+    if parsed.scheme not in schemes or (parsed.scheme != "unix" and not parsed.hostname):
+        allowed = ", ".join(f"{scheme}://" for scheme in sorted(schemes))
+        raise ConfigError(
+            f"{variable}={url!r} must start with {allowed} and name a host, such as {example}"
+        )
 
 
 def _parse_bool(raw: str) -> bool:
@@ -138,12 +174,16 @@ def _text(raw: str) -> str:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
+    "host": _text,
+    "port": int,
+    "workers": int,
     "redis_url": _text,
     "data_dir": Path,
     "embedded_port": int,
     "shard_count": int,
     "dedupe_ttl_seconds": int,
     "max_body_bytes": int,
+    "body_timeout_seconds": float,
     "max_range_days": int,
     "redis_timeout_seconds": float,
     "redis_max_connections": int,

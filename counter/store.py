@@ -10,11 +10,13 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from counter import keys
 from counter.buckets import counting_day, days_overlapping, epoch_us, hour_bucket
-from counter.errors import IdReused, ShardCountMismatch, StoreError
+from counter.errors import IdReused, ShardCountMismatch, StoreError, StoreUnavailable
 from counter.messages import Message
 from counter.scripts import register
 
@@ -42,10 +44,16 @@ class HourCount:
 
 @asynccontextmanager
 async def translate_errors(action: str) -> AsyncIterator[None]:
-    """Re-raise Redis and socket errors as StoreError, naming the action that failed."""
+    """Re-raise Redis and socket errors as StoreError, naming the action that failed.
+
+    Connection failures and timeouts become StoreUnavailable, which a client may retry.
+    Any other Redis error (a script error or a rejected argument) stays a StoreError.
+    """
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"{action} failed: {exc}") from exc
+    except RedisError as exc:
         raise StoreError(f"{action} failed: {exc}") from exc
 
 

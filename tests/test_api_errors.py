@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.support.client import Reply, request
+from counter.embedded import EmbeddedValkey
+from tests.support.client import Reply, request, wait_until
+from tests.support.processes import ManagedProcess
+from tests.support.stack import service_process, url_of
 
 PROBLEM = "urn:message-counter:problem:"
 VALID = {"message_id": "m-1", "account_id": "acc-errors", "created_at": "2025-09-18T10:15:00Z"}
@@ -37,7 +42,7 @@ def error_fields(body: dict[str, Any]) -> list[str]:
         (b'{"message_id": ', "line 1, column 16"),
         (b'{"message_id": "m-1",\n "account_id": }', "line 2, column 16"),
         (b"", "line 1, column 1"),
-        (b"\xff\xfe", "line 1, column 1"),
+        (b'{"message_id": "\xff"}', "not valid UTF-8 at byte 16"),
     ],
     ids=["truncated", "missing-value", "empty", "not-utf8"],
 )
@@ -244,3 +249,88 @@ def test_health_and_readiness_are_ok(service_url: str) -> None:
     assert health.status == 200
     assert ready.status == 200
     assert ready.json() == {"status": "ready"}
+
+
+def test_counts_repeated_parameter_is_422(service_url: str) -> None:
+    query = "account_id=a&account_id=b&from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z"
+
+    reply = request("GET", f"{service_url}/counts?{query}")
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert problem["errors"] == [{"field": "account_id", "detail": "must be given once"}]
+
+
+def test_counts_last_representable_day(service_url: str, account: str) -> None:
+    message = {"message_id": "m-1", "account_id": account, "created_at": "9999-12-31T23:30:00Z"}
+    post(service_url, json=message)
+
+    reply = request(
+        "GET",
+        f"{service_url}/counts?account_id={account}&from=9999-12-31T00:00:00Z&to=9999-12-31T23:59:59Z",
+    )
+
+    assert reply.status == 200
+    assert reply.json() == [
+        {"account_id": account, "datetime": "9999-12-31T23:00:00Z", "count_messages": 1}
+    ]
+
+
+def test_webhook_early_year_keeps_four_digits(service_url: str, account: str) -> None:
+    message = {"message_id": "m-1", "account_id": account, "created_at": "0001-01-01t00:30:00z"}
+
+    reply = post(service_url, json=message)
+
+    assert reply.status == 202
+    assert reply.json()["hour"] == "0001-01-01T00:00:00Z"
+    assert reply.json()["date"] == "0001-01-01"
+
+
+def test_webhook_timestamp_error_gives_reason(service_url: str) -> None:
+    reply = post(service_url, json={**VALID, "created_at": "2025-02-30T10:15:00Z"})
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert "day is out of range for month" in problem["errors"][0]["detail"]
+
+
+def send_partial_body(service_url: str, declared: int, sent: bytes) -> bytes:
+    """Declare `declared` body bytes, send only `sent`, and return what the server answers."""
+    host, port = service_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            "POST /webhooks/messages HTTP/1.1\r\nHost: test\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + sent)
+        return sock.recv(4096)
+
+
+def test_webhook_slow_body_is_408(tmp_path: Path, valkey: EmbeddedValkey, mock_url: str) -> None:
+    service = service_process(
+        tmp_path,
+        valkey.url,
+        f"{mock_url}/daily-totals",
+        env={"COUNTER_BODY_TIMEOUT_SECONDS": "0.5"},
+        name="slow-body",
+    )
+    service.start()
+    try:
+        answer = send_partial_body(url_of(service), declared=100, sent=b'{"message_id"')
+    finally:
+        service.stop()
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"urn:message-counter:problem:request-timeout" in answer
+
+
+def test_webhook_client_disconnect_logs_no_traceback(
+    service_url: str, service: ManagedProcess
+) -> None:
+    host, port = service_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /webhooks/messages HTTP/1.1\r\nHost: test\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mess'
+        )
+
+    wait_until(lambda: request("GET", f"{service_url}/healthz").status == 200, 10)
+    assert "ClientDisconnect" not in service.output()

@@ -271,3 +271,71 @@ def test_format_utc_rfc3339(moment: datetime, expected: str) -> None:
 )
 def test_format_utc_ms_three_digits(moment: datetime, expected: str) -> None:
     assert format_utc_ms(moment) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-09-18t10:15:00z", datetime(2025, 9, 18, 10, 15, tzinfo=UTC)),
+        ("2025-09-18 10:15:00+05:30", datetime(2025, 9, 18, 4, 45, tzinfo=UTC)),
+        ("2025-09-18T10:15:00.123456789Z", datetime(2025, 9, 18, 10, 15, 0, 123456, tzinfo=UTC)),
+    ],
+    ids=["lowercase", "space-separator", "nanoseconds-truncated"],
+)
+def test_parse_timestamp_accepts_rfc3339_variants(text: str, expected: datetime) -> None:
+    assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2025-W38-4T10:15:00Z", "not in the form"),
+        ("20250918T101500Z", "not in the form"),
+        ("2025-09-18T10Z", "not in the form"),
+        ("2025-09-18T10:15:00,5Z", "not in the form"),
+        ("2025-09-18T10:15:00+05:30:15", "not in the form"),
+        ("2025-02-30T00:00:00Z", "day is out of range"),
+        ("2025-09-18T24:00:00Z", "hour must be in"),
+        ("2025-09-18T23:59:60Z", "second must be in"),
+        ("0001-01-01T00:30:00+01:00", "outside years 0001-9999"),
+    ],
+    ids=[
+        "week-date",
+        "basic-format",
+        "hour-only",
+        "comma-fraction",
+        "offset-seconds",
+        "february-30",
+        "hour-24",
+        "leap-second",
+        "before-year-1",
+    ],
+)
+def test_parse_timestamp_rejects_with_reason(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_timestamp(text)
+
+
+def test_hours_overlapping_stops_at_last_hour() -> None:
+    start = datetime(9999, 12, 31, 22, 30, tzinfo=UTC)
+    end = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+    hours = list(hours_overlapping(start, end))
+
+    assert hours == [datetime(9999, 12, 31, 22, tzinfo=UTC), datetime(9999, 12, 31, 23, tzinfo=UTC)]
+
+
+def test_days_overlapping_stops_at_last_day() -> None:
+    start = datetime(9999, 12, 30, tzinfo=UTC)
+    end = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+    days = list(days_overlapping(start, end))
+
+    assert days == [date(9999, 12, 30), date(9999, 12, 31)]
+
+
+def test_format_utc_pads_early_years() -> None:
+    moment = datetime(1, 1, 1, 0, 30, 0, 250000, tzinfo=UTC)
+
+    assert format_utc(moment) == "0001-01-01T00:30:00Z"
+    assert format_utc_ms(moment) == "0001-01-01T00:30:00.250Z"

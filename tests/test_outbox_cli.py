@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
+from counter.embedded import EmbeddedValkey
 from counter.keys import shard_of
 from tests.support.client import request, wait_until
 from tests.support.processes import free_port
@@ -141,5 +143,61 @@ def test_outbox_status_unreachable_redis_fails_cleanly() -> None:
     assert result.returncode != 0
     assert result.stdout == ""
     assert result.stderr.startswith("counter: ")
-    assert "reading outbox status failed" in result.stderr
+    assert "reading the shard count failed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_outbox_status_rejects_other_shard_count(valkey: EmbeddedValkey) -> None:
+    run_counter(valkey.url, "outbox", "status")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "counter", "outbox", "status"],
+        env={**os.environ, "COUNTER_REDIS_URL": valkey.url, "COUNTER_SHARD_COUNT": "4"},
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "COUNTER_SHARD_COUNT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_outbox_replay_rejects_zero_limit(valkey: EmbeddedValkey) -> None:
+    result = run_counter(valkey.url, "outbox", "replay", "--limit", "0")
+
+    assert result.returncode == 2
+    assert "must be 1 or more" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"COUNTER_PORT": "abc"}, "COUNTER_PORT"),
+        ({"COUNTER_WORKERS": "0"}, "COUNTER_WORKERS"),
+        ({"COUNTER_DAILY_TOTAL_URL": "not-a-url"}, "COUNTER_DAILY_TOTAL_URL"),
+    ],
+    ids=["port-words", "no-workers", "bad-url"],
+)
+def test_serve_bad_setting_fails_cleanly(env: dict[str, str], variable: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "counter", "serve"],
+        env={**os.environ, "COUNTER_REDIS_URL": "redis://127.0.0.1:1/0", **env},
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"counter: {variable}")
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_unreachable_redis_fails_cleanly() -> None:
+    result = run_counter(f"redis://127.0.0.1:{free_port()}/0", "serve", "--port", str(free_port()))
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("counter: reading the shard count failed")
     assert "Traceback" not in result.stderr

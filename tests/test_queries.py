@@ -70,7 +70,7 @@ def test_parse_counts_query_requires_bound(name: str) -> None:
     errors = errors_of(without(name))
 
     assert list(errors) == [name]
-    assert errors[name].startswith("is required and must be an ISO 8601 timestamp")
+    assert errors[name].startswith("is required and must be an RFC 3339 timestamp")
 
 
 def test_parse_counts_query_no_params_reports_all() -> None:
@@ -106,7 +106,7 @@ def test_parse_counts_query_rejects_bad_bound(name: str, value: str) -> None:
     errors = errors_of(with_params(**{name: value}))
 
     assert list(errors) == [name]
-    assert errors[name].startswith("must be an ISO 8601 timestamp with a UTC offset")
+    assert errors[name].startswith("must be an RFC 3339 timestamp with a UTC offset")
     assert f"got {value!r}" in errors[name]
     assert "%2B" not in errors[name]
 

@@ -237,7 +237,7 @@ def test_settings_reject_invalid_log_level(raw: str) -> None:
 def test_settings_reject_non_positive(name: str, raw: str) -> None:
     message = config_error({variable(name): raw})
 
-    assert message.startswith(f"{variable(name)} must be greater than 0")
+    assert message.startswith(f"{variable(name)} must be between")
 
 
 def test_settings_reject_negative_shutdown_grace() -> None:
@@ -253,7 +253,7 @@ def test_settings_reject_negative_shutdown_grace() -> None:
 def test_settings_reject_port_out_of_range(raw: str) -> None:
     message = config_error({"COUNTER_EMBEDDED_PORT": raw})
 
-    assert message == f"COUNTER_EMBEDDED_PORT must be 0-65535, not {int(raw)}"
+    assert message == f"COUNTER_EMBEDDED_PORT must be between 0 and 65535, not {int(raw)}"
 
 
 @pytest.mark.parametrize(
@@ -282,3 +282,61 @@ def test_settings_with_changes_validates() -> None:
     assert settings.shard_count == 16
     with pytest.raises(ConfigError):
         settings.with_changes(shard_count=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("COUNTER_DEDUPE_TTL_SECONDS", "9223372036854775"),
+        ("COUNTER_MAX_RANGE_DAYS", "999999999999"),
+        ("COUNTER_SHUTDOWN_GRACE_SECONDS", "inf"),
+        ("COUNTER_PORT", "70000"),
+        ("COUNTER_PORT", "0"),
+        ("COUNTER_WORKERS", "0"),
+        ("COUNTER_SHARD_COUNT", "100000"),
+    ],
+    ids=[
+        "ttl-huge",
+        "range-huge",
+        "grace-infinite",
+        "port-over",
+        "port-zero",
+        "no-workers",
+        "shards",
+    ],
+)
+def test_settings_reject_out_of_range(name: str, raw: str) -> None:
+    message = config_error({name: raw})
+
+    assert message.startswith(f"{name} must be between")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("COUNTER_REDIS_URL", "foo://bar"),
+        ("COUNTER_REDIS_URL", "localhost:6379"),
+        ("COUNTER_DAILY_TOTAL_URL", "not-a-url"),
+        ("COUNTER_DAILY_TOTAL_URL", "ftp://receiver.example/x"),
+        ("COUNTER_DAILY_TOTAL_URL", "http://"),
+    ],
+    ids=["redis-scheme", "redis-no-scheme", "total-words", "total-ftp", "total-no-host"],
+)
+def test_settings_reject_bad_url(name: str, raw: str) -> None:
+    message = config_error({name: raw})
+
+    assert message.startswith(f"{name}={raw!r} must start with")
+
+
+@pytest.mark.parametrize(
+    "raw", ["redis://127.0.0.1:6379/0", "rediss://h:1/0", "unix:///tmp/r.sock"]
+)
+def test_settings_accept_redis_urls(raw: str) -> None:
+    assert Settings.from_env({"COUNTER_REDIS_URL": raw}).redis_url == raw
+
+
+@pytest.mark.parametrize("name", ["COUNTER_WEBHOOK_SECRET", "COUNTER_DAILY_TOTAL_SECRET"])
+def test_settings_reject_bad_secret(name: str) -> None:
+    message = config_error({name: "whsec_!!!"})
+
+    assert message.startswith(f"{name} must be a base64 secret")
