@@ -15,15 +15,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 # The mock receiver runs in the background and stops with the service (Ctrl-C stops both).
+# Other ports: make run PORT=9000 MOCK_PORT=9081 (the embedded Valkey: COUNTER_EMBEDDED_PORT).
+PORT ?= 8000
+MOCK_PORT ?= 8081
 run: $(STAMP)
-	@echo "Message Counter  http://127.0.0.1:8000  (embedded Valkey data in ./.data)"
-	@echo "Mock receiver    http://127.0.0.1:8081/daily-totals"
-	@echo "Try: curl -i -X POST http://127.0.0.1:8000/webhooks/messages -H 'content-type: application/json' \\"
+	@echo "Message Counter  http://127.0.0.1:$(PORT)  (embedded Valkey data in ./.data)"
+	@echo "Mock receiver    http://127.0.0.1:$(MOCK_PORT)/daily-totals"
+	@echo "Try: curl -i -X POST http://127.0.0.1:$(PORT)/webhooks/messages -H 'content-type: application/json' \\"
 	@echo "       -d '{\"message_id\": \"m-1\", \"account_id\": \"acc_123\", \"created_at\": \"2025-09-18T10:15:00Z\"}'"
-	@echo "Then: curl 'http://127.0.0.1:8000/counts?account_id=acc_123&from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z'"
+	@echo "Then: curl 'http://127.0.0.1:$(PORT)/counts?account_id=acc_123&from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z'"
 	@trap 'kill $$mock_pid 2>/dev/null; wait $$mock_pid' EXIT INT TERM; \
-	$(BIN)/mock-external & mock_pid=$$!; \
-	$(BIN)/counter serve
+	$(BIN)/mock-external --port $(MOCK_PORT) & mock_pid=$$!; \
+	COUNTER_DAILY_TOTAL_URL=http://127.0.0.1:$(MOCK_PORT)/daily-totals $(BIN)/counter serve --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check counter mock_external tests
