@@ -233,7 +233,7 @@ class Dispatcher:
                 self.rng,
             )
             self.stats.retried += 1
-            self._log_retry(the_id, attempt, outcome, delay_s)
+            self._log_retry(event, the_id, attempt, outcome, delay_s)
             if await self._wait(self._stopping, delay_s):
                 return  # left pending: the next dispatcher claims it
 
@@ -338,18 +338,27 @@ class Dispatcher:
         return True
 
     def _log_retry(
-        self, the_id: str, attempt: int, outcome: DeliveryOutcome, delay_s: float
+        self,
+        event: OutboxEvent,
+        the_id: str,
+        attempt: int,
+        outcome: DeliveryOutcome,
+        delay_s: float,
     ) -> None:
+        """Log a retry with the event's age, since the maximum age ends the retries."""
         held_back = self._retry_log.allow()
         if held_back is None:
             return
+        age_s = self.wall_clock() - event.created_ms / 1000
         logger.warning(
             "delivery failed, will retry event_id=%s attempt=%d status=%s retry_in_s=%.2f "
-            "error=%s similar_held_back=%d",
+            "age_s=%.0f max_age_s=%.0f error=%s similar_held_back=%d",
             the_id,
             attempt,
             outcome.status,
             delay_s,
+            age_s,
+            self.settings.max_event_age_seconds,
             outcome.error,
             held_back,
         )
