@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="log one line per request (off by default, because it costs throughput)",
     )
-    _add_redis_options(serve)
+    _add_redis_options(serve, starts_valkey=True)
     _add_delivery_options(serve)
 
     dispatch = commands.add_parser(
@@ -102,13 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_redis_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--redis-url", help="Redis URL (env COUNTER_REDIS_URL; unset: embedded Valkey)"
-    )
-    parser.add_argument(
-        "--data-dir", help="embedded Valkey data folder (env COUNTER_DATA_DIR, default ./.data)"
-    )
+def _add_redis_options(parser: argparse.ArgumentParser, starts_valkey: bool = False) -> None:
+    if starts_valkey:
+        parser.add_argument(
+            "--redis-url", help="Redis URL (env COUNTER_REDIS_URL; unset: start an embedded Valkey)"
+        )
+        parser.add_argument(
+            "--data-dir",
+            help="embedded Valkey data folder (env COUNTER_DATA_DIR, default ./.data)",
+        )
+    else:
+        parser.add_argument(
+            "--redis-url",
+            help="Redis URL (env COUNTER_REDIS_URL; unset: the embedded Valkey of a running "
+            "`counter serve` on COUNTER_EMBEDDED_PORT)",
+        )
     parser.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
