@@ -116,6 +116,11 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """GET /readyz: 200 only when Redis responds and the count script is loaded."""
     runtime = runtime_of(request)
+    if runtime.dispatcher is not None and runtime.dispatcher.error is not None:
+        return json_response(
+            {"status": "unavailable", "detail": "The dispatcher crashed; see the service log."},
+            503,
+        )
     try:
         await runtime.store.ensure_scripts()
     except StoreError as exc:

@@ -37,6 +37,10 @@ OPTION_VARIABLES = {
 }
 
 
+class DispatcherCrashed(CounterError):
+    """The dispatcher task ended with an error, so `counter dispatch` must exit non-zero."""
+
+
 class Terminated(Exception):
     """SIGTERM arrived. Raised so that `finally` blocks, which stop Valkey, still run."""
 
@@ -197,9 +201,9 @@ def _redis_for_serving(settings: Settings) -> Iterator[None]:
         yield
         return
     server = EmbeddedValkey(settings.data_dir, settings.embedded_port)
-    os.environ["COUNTER_REDIS_URL"] = server.start()
-    server.watch()
     try:
+        os.environ["COUNTER_REDIS_URL"] = server.start()
+        server.watch()
         yield
     finally:
         server.stop()
@@ -223,8 +227,17 @@ async def dispatch(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopped.set)
-    async with open_runtime(settings, with_dispatcher=True, with_http=False):
-        await stopped.wait()
+    async with open_runtime(settings, with_dispatcher=True, with_http=False) as runtime:
+        dispatcher = runtime.dispatcher
+        if dispatcher is None:
+            raise DispatcherCrashed("the dispatcher did not start")
+        signal_wait = asyncio.create_task(stopped.wait())
+        finished_wait = asyncio.create_task(dispatcher.finished.wait())
+        await asyncio.wait({signal_wait, finished_wait}, return_when=asyncio.FIRST_COMPLETED)
+        signal_wait.cancel()
+        finished_wait.cancel()
+        if dispatcher.error is not None:
+            raise DispatcherCrashed(f"the dispatcher crashed: {dispatcher.error!r}")
         logger.info("signal received; stopping the dispatcher")
 
 

@@ -9,10 +9,12 @@ maximum age, and takes over events that a crashed consumer left unacknowledged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -69,6 +71,8 @@ class Dispatcher:
         self.wall_clock = wall_clock
         self.stats = DispatcherStats()
         self._in_flight: dict[tuple[int, str], OutboxEvent] = {}
+        # Read but not yet started, because a read can return more than the free slots.
+        self._ready: deque[OutboxEvent] = deque()
         self._waiting: dict[DayKey, OutboxEvent] = {}
         self._days_in_flight: set[DayKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,6 +81,8 @@ class Dispatcher:
         self._next_claim_at = 0.0
         self._retry_log = Throttle(LOG_INTERVAL_S)
         self._store_log = Throttle(LOG_INTERVAL_S)
+        self.finished = asyncio.Event()
+        self.error: BaseException | None = None
 
     def stop(self) -> None:
         """Ask the dispatcher to stop reading; run() then drains and returns."""
@@ -94,10 +100,20 @@ class Dispatcher:
         try:
             while not self._stopping.is_set():
                 await self._step()
+        except Exception as exc:
+            self.error = exc
+            logger.critical("dispatcher crashed consumer=%s", self.outbox.consumer, exc_info=exc)
+            raise
         finally:
-            heartbeat.cancel()
+            # The heartbeat outlives the drain, so no one claims a POST that is finishing.
             await self._drain()
-        logger.info("dispatcher stopped consumer=%s %s", self.outbox.consumer, self._stats_fields())
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            self.finished.set()
+            logger.info(
+                "dispatcher stopped consumer=%s %s", self.outbox.consumer, self._stats_fields()
+            )
 
     async def _step(self) -> None:
         if self.settings.delivery_mode is DeliveryMode.LATEST:
@@ -111,9 +127,10 @@ class Dispatcher:
         if free <= 0:
             await self._wait_for_slot()
             return
-        events = await self._next_events(free)
-        for event in events:
-            self._start_delivery(event)
+        if not self._ready:
+            self._ready.extend(await self._next_events(free))
+        while self._ready and self._free_slots() > 0:
+            self._start_delivery(self._ready.popleft())
 
     async def _step_latest(self) -> None:
         """Read and coalesce while deliveries run, and send the newest events as slots free up.
@@ -166,7 +183,7 @@ class Dispatcher:
 
     async def _claim_stale(self, per_shard: int) -> list[OutboxEvent]:
         events = await self.outbox.claim_stale(self._claim_idle_ms(), per_shard)
-        waiting = {self._key(event) for event in self._waiting.values()}
+        waiting = {self._key(event) for event in [*self._waiting.values(), *self._ready]}
         events = [
             event
             for event in events
@@ -206,7 +223,13 @@ class Dispatcher:
         self.stats.in_flight = len(self._in_flight)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
-            logger.error("delivery task failed", exc_info=task.exception())
+            shard, entry_id = key
+            logger.error(
+                "delivery task failed shard=%d entry_id=%s",
+                shard,
+                entry_id,
+                exc_info=task.exception(),
+            )
 
     async def _deliver(self, event: OutboxEvent) -> None:
         """POST one event until it is delivered, dead-lettered, or the dispatcher stops."""
@@ -291,7 +314,7 @@ class Dispatcher:
         interval_s = self.settings.claim_idle_seconds / 3
         while True:
             await asyncio.sleep(interval_s)
-            owned = [*self._in_flight.values(), *self._waiting.values()]
+            owned = [*self._in_flight.values(), *self._waiting.values(), *self._ready]
             if not owned:
                 continue
             try:

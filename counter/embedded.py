@@ -73,6 +73,8 @@ class EmbeddedValkey:
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = threading.Event()
+        # Guards self.process between stop() and a restart by the watcher thread.
+        self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
 
     @property
@@ -129,8 +131,9 @@ class EmbeddedValkey:
 
     def stop(self) -> None:
         """Shut down with SIGTERM, which makes Valkey flush its append-only file first."""
-        self._stopping.set()
-        process, self.process = self.process, None
+        with self._lock:
+            self._stopping.set()
+            process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
@@ -171,16 +174,26 @@ class EmbeddedValkey:
             raise StoreError("the embedded Valkey server has no port")
         # A session of its own keeps a terminal's Ctrl-C away from Valkey, so the service
         # can finish its shutdown before stop() ends the server.
-        self.process = subprocess.Popen(
-            self.command(self.port),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self._wait_ready(self.process, self.port)
+        with self._lock:
+            if self._stopping.is_set():
+                raise StoreError("the embedded Valkey server is stopping")
+            process = subprocess.Popen(
+                self.command(self.port),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self.process = process
+        try:
+            self._wait_ready(process, self.port)
+        except BaseException:
+            # Interrupted or failed: never leave a server behind that no one will stop.
+            process.kill()
+            process.wait()
+            raise
         logger.info(
             "embedded valkey started pid=%d url=%s data_dir=%s",
-            self.process.pid,
+            process.pid,
             self.url,
             self.data_dir,
         )
@@ -237,6 +250,6 @@ class EmbeddedValkey:
     def _replies_as(client: redis.Redis, pid: int) -> bool:
         try:
             info = client.info("server")
-        except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             return False  # not listening yet, or still replaying the append-only file
         return int(info.get("process_id", -1)) == pid

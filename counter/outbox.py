@@ -17,13 +17,17 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from counter import keys
-from counter.contract import OutboxRecord
+from counter.contract import OutboxRecord, build_event
+from counter.errors import StoreError
 from counter.scripts import register
 from counter.store import translate_errors
 
 logger = logging.getLogger(__name__)
 
 REPLAY_BATCH = 500
+# Lua's unpack() fails past about 8,000 values, so acknowledgements go in chunks.
+ACK_CHUNK_IDS = 1000
+MALFORMED_ERROR_PREFIX = "malformed outbox entry"
 
 
 @dataclass(frozen=True)
@@ -87,16 +91,17 @@ class Outbox:
                 logger.warning("outbox consumer group missing; recreating it")
                 await self.ensure_groups()
                 return []
-        return [
-            self._event(stream, entry_id, fields)
-            for stream, entries in replies or []
-            for entry_id, fields in entries
+        entries = [
+            (stream, entry_id, fields)
+            for stream, stream_entries in replies or []
+            for entry_id, fields in stream_entries
             if fields
         ]
+        return await self._parse(entries)
 
     async def claim_stale(self, min_idle_ms: int, count_per_shard: int) -> list[OutboxEvent]:
         """Take over events that another consumer read but left unacknowledged too long."""
-        claimed: list[OutboxEvent] = []
+        claimed: list[tuple[str, str, dict[str, str]]] = []
         async with translate_errors("claiming stale outbox events"):
             for shard in range(self.shard_count):
                 stream = keys.outbox_key(shard)
@@ -110,9 +115,9 @@ class Outbox:
                 )
                 self._claim_cursors[shard] = reply[0]
                 claimed.extend(
-                    self._event(stream, entry_id, fields) for entry_id, fields in reply[1] if fields
+                    (stream, entry_id, fields) for entry_id, fields in reply[1] if fields
                 )
-        return claimed
+        return await self._parse(claimed)
 
     async def keep_claimed(self, events: Iterable[OutboxEvent]) -> None:
         """Reset the idle time of events still being delivered, so no one claims them."""
@@ -135,20 +140,29 @@ class Outbox:
         """Acknowledge and delete delivered or superseded events."""
         async with translate_errors("acknowledging outbox events"):
             for shard, entry_ids in _by_shard(events).items():
-                await self._ack_script(
-                    keys=[keys.outbox_key(shard)], args=[keys.CONSUMER_GROUP, *entry_ids]
-                )
+                for start in range(0, len(entry_ids), ACK_CHUNK_IDS):
+                    chunk = entry_ids[start : start + ACK_CHUNK_IDS]
+                    await self._ack_script(
+                        keys=[keys.outbox_key(shard)], args=[keys.CONSUMER_GROUP, *chunk]
+                    )
 
     async def dead_letter(
         self, event: OutboxEvent, last_status: int | None, last_error: str, attempts: int
     ) -> bool:
         """Move `event` to its shard's dead-letter stream; False if it was already gone."""
+        return await self._move_to_dead_letters(
+            event.shard, event.entry_id, last_status, last_error, attempts
+        )
+
+    async def _move_to_dead_letters(
+        self, shard: int, entry_id: str, last_status: int | None, last_error: str, attempts: int
+    ) -> bool:
         async with translate_errors("dead-lettering an outbox event"):
             moved = await self._dead_letter_script(
-                keys=[keys.outbox_key(event.shard), keys.dead_letter_key(event.shard)],
+                keys=[keys.outbox_key(shard), keys.dead_letter_key(shard)],
                 args=[
                     keys.CONSUMER_GROUP,
-                    event.entry_id,
+                    entry_id,
                     "" if last_status is None else last_status,
                     last_error,
                     attempts,
@@ -158,17 +172,23 @@ class Outbox:
         return bool(moved)
 
     async def replay_dead_letters(self, limit: int | None) -> int:
-        """Move up to `limit` dead letters (all when None) back to the outbox, oldest first."""
+        """Move up to `limit` dead letters (all when None) back to the outbox.
+
+        Shards are replayed one after another, each oldest first. Entries that are not
+        complete events (a malformed outbox entry that was dead-lettered) stay behind.
+        """
         moved = 0
         async with translate_errors("replaying dead letters"):
             for shard in range(self.shard_count):
+                cursor = "-"
                 while limit is None or moved < limit:
                     batch = REPLAY_BATCH if limit is None else min(REPLAY_BATCH, limit - moved)
-                    count = await self._replay_script(
-                        keys=[keys.dead_letter_key(shard), keys.outbox_key(shard)], args=[batch]
+                    count, cursor, examined = await self._replay_script(
+                        keys=[keys.dead_letter_key(shard), keys.outbox_key(shard)],
+                        args=[batch, cursor],
                     )
                     moved += int(count)
-                    if count < batch:
+                    if int(examined) < batch:
                         break
         return moved
 
@@ -185,14 +205,29 @@ class Outbox:
                 pipe.xrange(stream, count=1)
                 pipe.xlen(keys.dead_letter_key(shard))
             replies = await pipe.execute(raise_on_error=False)
+        _raise_first_error(replies)
         return [
             _shard_status(shard, replies[4 * shard : 4 * shard + 4], now_ms)
             for shard in range(self.shard_count)
         ]
 
-    def _event(self, stream: str, entry_id: str, fields: dict[str, str]) -> OutboxEvent:
-        shard = int(stream.split("{", 1)[1].split("}", 1)[0])
-        return OutboxEvent(shard, entry_id, OutboxRecord.from_stream_fields(fields))
+    async def _parse(self, entries: list[tuple[str, str, dict[str, str]]]) -> list[OutboxEvent]:
+        """Turn stream entries into events, and dead-letter any that cannot become one."""
+        events: list[OutboxEvent] = []
+        for stream, entry_id, fields in entries:
+            shard = int(stream.split("{", 1)[1].split("}", 1)[0])
+            try:
+                record = OutboxRecord.from_stream_fields(fields)
+                build_event(record)
+            except (KeyError, ValueError, OverflowError, OSError) as exc:
+                error = f"{MALFORMED_ERROR_PREFIX}: {type(exc).__name__}: {exc}"
+                logger.error(
+                    "outbox entry malformed shard=%d entry_id=%s error=%s", shard, entry_id, error
+                )
+                await self._move_to_dead_letters(shard, entry_id, None, error, 0)
+                continue
+            events.append(OutboxEvent(shard, entry_id, record))
+        return events
 
 
 def _by_shard(events: Iterable[OutboxEvent]) -> dict[int, list[str]]:
@@ -200,6 +235,17 @@ def _by_shard(events: Iterable[OutboxEvent]) -> dict[int, list[str]]:
     for event in events:
         grouped[event.shard].append(event.entry_id)
     return grouped
+
+
+def _raise_first_error(replies: Sequence[object]) -> None:
+    """Raise a pipeline's first error instead of reading it as an empty outbox."""
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            if "NOGROUP" in str(reply):
+                continue  # no consumer group yet: nothing is pending
+            raise StoreError(f"reading outbox status failed: {reply}")
+        if isinstance(reply, Exception):
+            raise StoreError(f"reading outbox status failed: {reply}")
 
 
 def _shard_status(shard: int, replies: Sequence[object], now_ms: int) -> ShardStatus:

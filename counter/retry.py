@@ -64,7 +64,12 @@ def backoff_delay_s(attempt: int, base_s: float, cap_s: float, rng: random.Rando
 def retry_delay_s(
     attempt: int, retry_after_s: float | None, base_s: float, cap_s: float, rng: random.Random
 ) -> float:
-    """Return the wait before the next try: the receiver's Retry-After when it sent one."""
-    if retry_after_s is not None:
-        return retry_after_s
-    return backoff_delay_s(attempt, base_s, cap_s, rng)
+    """Return the wait before the next try: at least the receiver's Retry-After, if it sent one.
+
+    The backoff stays the floor, so `Retry-After: 0` or a date in the past cannot make
+    every in-flight event retry in a tight loop.
+    """
+    backoff_s = backoff_delay_s(attempt, base_s, cap_s, rng)
+    if retry_after_s is None:
+        return backoff_s
+    return max(retry_after_s, backoff_s)

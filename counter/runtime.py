@@ -58,7 +58,7 @@ def connect(settings: Settings) -> Redis:
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
     )
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)
 
 
 @asynccontextmanager
@@ -111,5 +111,6 @@ async def _dispatching(
         yield dispatcher
     finally:
         dispatcher.stop()
-        await task
+        # A crash was logged when it happened; shutting down must not raise it again.
+        await asyncio.gather(task, return_exceptions=True)
         await sender.close()

@@ -134,7 +134,11 @@ RANGES: dict[str, tuple[float, float]] = {
 def _check_url(variable: str, url: str | None, schemes: set[str], example: str) -> None:
     if url is None:
         return
-    parsed = urlsplit(url)
+    try:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 - reading it validates the port
+    except ValueError as exc:
+        raise ConfigError(f"{variable}={url!r} is invalid: {exc}") from exc
     if parsed.scheme not in schemes or (parsed.scheme != "unix" and not parsed.hostname):
         allowed = ", ".join(f"{scheme}://" for scheme in sorted(schemes))
         raise ConfigError(

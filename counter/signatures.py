@@ -6,6 +6,8 @@ constant time and enforces a 5-minute tolerance on `webhook-timestamp`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -14,16 +16,25 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from counter.errors import ConfigError, InvalidSignature
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+SECRET_PREFIX = "whsec_"
 
 
 def load_secret(secret: str, variable: str) -> Webhook:
-    """Build a signer from a `whsec_<base64>` secret. Raises ConfigError naming `variable`."""
+    """Build a signer from a `whsec_<base64>` secret. Raises ConfigError naming `variable`.
+
+    The base64 is checked strictly here, because the package decodes leniently and would
+    turn a mistyped secret into a different key without a word.
+    """
+    encoded = secret.removeprefix(SECRET_PREFIX)
     try:
-        return Webhook(secret)
-    except Exception as exc:  # the package raises binascii.Error or its own errors
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error as exc:
         raise ConfigError(
-            f"{variable} must be a base64 secret, optionally prefixed with whsec_: {exc}"
+            f"{variable} must be base64, optionally prefixed with {SECRET_PREFIX}: {exc}"
         ) from exc
+    if not key:
+        raise ConfigError(f"{variable} must not be empty after the {SECRET_PREFIX} prefix")
+    return Webhook(secret)
 
 
 def verify(webhook: Webhook, body: bytes, headers: Mapping[str, str]) -> None:

@@ -71,7 +71,7 @@ class Store:
         async with translate_errors("reading the shard count"):
             await self.redis.set(keys.SHARD_COUNT_KEY, self.shard_count, nx=True)
             stored = str(await self.redis.get(keys.SHARD_COUNT_KEY))
-        if int(stored) != self.shard_count:
+        if not stored.isdigit() or int(stored) != self.shard_count:
             raise ShardCountMismatch(
                 f"the data in Redis was written with {stored} shards but COUNTER_SHARD_COUNT is "
                 f"{self.shard_count}; set COUNTER_SHARD_COUNT={stored} or use an empty database"

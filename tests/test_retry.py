@@ -169,11 +169,19 @@ def test_backoff_seeded_rng_repeats() -> None:
     assert first == second
 
 
-@pytest.mark.parametrize("retry_after_s", [0.0, 2.5, 3600.0], ids=["zero", "seconds", "max"])
-def test_retry_delay_prefers_retry_after(retry_after_s: float) -> None:
+@pytest.mark.parametrize("retry_after_s", [10.0, 3600.0], ids=["seconds", "max"])
+def test_retry_delay_honours_retry_after(retry_after_s: float) -> None:
     delay = retry_delay_s(5, retry_after_s, BASE_S, CAP_S, random.Random(1))
 
     assert delay == retry_after_s
+
+
+@pytest.mark.parametrize("retry_after_s", [0.0, 0.001], ids=["zero", "tiny"])
+def test_retry_delay_keeps_backoff_floor(retry_after_s: float) -> None:
+    delay = retry_delay_s(5, retry_after_s, BASE_S, CAP_S, random.Random(1))
+
+    assert delay == backoff_delay_s(5, BASE_S, CAP_S, random.Random(1))
+    assert delay > retry_after_s
 
 
 def test_retry_delay_falls_back_to_backoff() -> None:

@@ -339,4 +339,4 @@ def test_settings_accept_redis_urls(raw: str) -> None:
 def test_settings_reject_bad_secret(name: str) -> None:
     message = config_error({name: "whsec_!!!"})
 
-    assert message.startswith(f"{name} must be a base64 secret")
+    assert message.startswith(f"{name} must be base64")

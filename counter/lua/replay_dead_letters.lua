@@ -1,28 +1,40 @@
--- Move the oldest dead letters back to the outbox for another round of delivery.
+-- Move dead letters back to the outbox for another round of delivery, oldest first.
 --
 -- KEYS[1]  dead-letter key
 -- KEYS[2]  outbox key
--- ARGV[1]  the most entries to move
+-- ARGV[1]  the most entries to examine
+-- ARGV[2]  where to start: "-" for the oldest entry, or the id returned by the last call
 --
 -- Each event goes back with its original fields only, so its event id is unchanged and
--- its age restarts from the replay. Returns how many entries were moved.
+-- its age restarts from the replay. An entry that lacks an event field (a malformed
+-- outbox entry) stays where it is. Returns {moved, next start, entries examined}.
 
 local dead_key, outbox_key = KEYS[1], KEYS[2]
 local limit = tonumber(ARGV[1])
-local event_fields = {account_id = true, date = true, total = true, message_id = true,
-                      computed_at = true}
+local start = ARGV[2]
+local event_fields = {'account_id', 'date', 'total', 'message_id', 'computed_at'}
 
-local entries = redis.call('XRANGE', dead_key, '-', '+', 'COUNT', limit)
+local entries = redis.call('XRANGE', dead_key, start, '+', 'COUNT', limit)
+local moved = 0
+local next_start = start
 for _, entry in ipairs(entries) do
     local entry_id, fields = entry[1], entry[2]
-    local event_pairs = {}
+    next_start = '(' .. entry_id
+    local by_name = {}
     for i = 1, #fields, 2 do
-        if event_fields[fields[i]] then
-            table.insert(event_pairs, fields[i])
-            table.insert(event_pairs, fields[i + 1])
+        by_name[fields[i]] = fields[i + 1]
+    end
+    local event_pairs = {}
+    for _, name in ipairs(event_fields) do
+        if by_name[name] then
+            table.insert(event_pairs, name)
+            table.insert(event_pairs, by_name[name])
         end
     end
-    redis.call('XADD', outbox_key, '*', unpack(event_pairs))
-    redis.call('XDEL', dead_key, entry_id)
+    if #event_pairs == 2 * #event_fields then
+        redis.call('XADD', outbox_key, '*', unpack(event_pairs))
+        redis.call('XDEL', dead_key, entry_id)
+        moved = moved + 1
+    end
 end
-return #entries
+return {moved, next_start, #entries}
