@@ -24,7 +24,7 @@ from counter.errors import StoreError
 from counter.logs import Throttle
 from counter.outbox import Outbox, OutboxEvent
 from counter.retry import Verdict, retry_delay_s
-from counter.sender import DeliveryOutcome, Sender
+from counter.sender import DeliveryOutcome, Sender, redact_url
 from counter.settings import DeliveryMode, Settings
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Dispatcher:
             "dispatcher started consumer=%s mode=%s url=%s concurrency=%d",
             self.outbox.consumer,
             self.settings.delivery_mode.value,
-            self.sender.url,
+            redact_url(self.sender.url),
             self.settings.delivery_concurrency,
         )
         heartbeat = asyncio.create_task(self._keep_claimed_loop())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import aiohttp
 from standardwebhooks.webhooks import Webhook
@@ -26,6 +27,14 @@ class DeliveryOutcome:
     status: int | None = None
     retry_after_s: float | None = None
     error: str = ""
+
+
+def redact_url(url: str) -> str:
+    """Drop the user info and query string, which may carry credentials, for logging."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class Sender:
@@ -61,7 +70,9 @@ class Sender:
         except TimeoutError:
             return DeliveryOutcome(Verdict.RETRY, error="timed out")
         except aiohttp.InvalidURL as exc:
-            return DeliveryOutcome(Verdict.PERMANENT, error=f"invalid URL: {exc}")
+            return DeliveryOutcome(
+                Verdict.PERMANENT, error=f"invalid URL {redact_url(self.url)}: {type(exc).__name__}"
+            )
         except (aiohttp.ClientError, OSError) as exc:
             return DeliveryOutcome(Verdict.RETRY, error=f"{type(exc).__name__}: {exc}")
 

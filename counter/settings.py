@@ -22,7 +22,7 @@ class DeliveryMode(StrEnum):
     """Policy for turning outbox events into POSTs."""
 
     EVERY = "every"  # one POST per counted message
-    LATEST = "latest"  # per batch read, only the newest total of each (account_id, date)
+    LATEST = "latest"  # only the newest waiting total of each (account_id, date)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,13 @@ def test_same_message_id_counts_per_account(service_url: str, account: str) -> N
 
     assert first.status == 202
     assert other_account.status == 202
+    assert first.json()["day_total"] == 1
+    assert other_account.json()["day_total"] == 1
+    for account_id in (account, account + "-other"):
+        counts = counts_between(
+            service_url, account_id, "2025-09-18T00:00:00Z", "2025-09-19T00:00:00Z"
+        )
+        assert [item["count_messages"] for item in counts] == [1]
 
 
 def test_late_message_counts_in_its_own_hour(service_url: str, account: str) -> None:
@@ -172,11 +179,14 @@ def test_counts_window_overlaps_partial_hours(service_url: str, account: str) ->
 
 def test_counts_empty_window_is_empty(service_url: str, account: str) -> None:
     message = {"message_id": "m-1", "account_id": account, "created_at": "2025-09-18T10:15:00Z"}
-    request("POST", f"{service_url}/webhooks/messages", json=message)
+    posted = request("POST", f"{service_url}/webhooks/messages", json=message)
 
     counts = counts_between(service_url, account, "2025-09-18T10:30:00Z", "2025-09-18T10:30:00Z")
+    control = counts_between(service_url, account, "2025-09-18T10:30:00Z", "2025-09-18T10:30:01Z")
 
+    assert posted.status == 202
     assert counts == []
+    assert [item["count_messages"] for item in control] == [1]
 
 
 def test_unknown_account_has_no_counts(service_url: str, account: str) -> None:

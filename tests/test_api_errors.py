@@ -11,7 +11,6 @@ import pytest
 
 from counter.embedded import EmbeddedValkey
 from tests.support.client import Reply, request, wait_until
-from tests.support.processes import ManagedProcess
 from tests.support.stack import service_process, url_of
 
 PROBLEM = "urn:message-counter:problem:"
@@ -323,14 +322,25 @@ def test_webhook_slow_body_is_408(tmp_path: Path, valkey: EmbeddedValkey, mock_u
 
 
 def test_webhook_client_disconnect_logs_no_traceback(
-    service_url: str, service: ManagedProcess
+    tmp_path: Path, valkey: EmbeddedValkey, mock_url: str
 ) -> None:
-    host, port = service_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(
-            b"POST /webhooks/messages HTTP/1.1\r\nHost: test\r\n"
-            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mess'
-        )
+    service = service_process(
+        tmp_path,
+        valkey.url,
+        f"{mock_url}/daily-totals",
+        env={"COUNTER_LOG_LEVEL": "DEBUG"},
+        name="disconnect",
+    )
+    service.start()
+    try:
+        host, port = url_of(service).removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /webhooks/messages HTTP/1.1\r\nHost: test\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mess'
+            )
+        wait_until(lambda: "client disconnected while sending the body" in service.output(), 10)
+    finally:
+        service.stop()
 
-    wait_until(lambda: request("GET", f"{service_url}/healthz").status == 200, 10)
-    assert "ClientDisconnect" not in service.output()
+    assert "Traceback" not in service.output()

@@ -257,7 +257,10 @@ def test_latest_mode_coalesces_backlog(stack: Stack, account: str) -> None:
     totals, stats = deliver_after_outage(stack, account, "latest")
 
     dispatcher = stats["dispatcher"]
-    assert len(totals) < 50
+    # One delivery per day runs at a time and gives way to the newest waiting total, so
+    # only the first total read and the last one should reach the receiver.
+    assert len(totals) <= 3
+    assert dispatcher["superseded"] >= 47
     assert max(totals) == 50
     assert dispatcher["delivered"] + dispatcher["superseded"] == 50
     assert stats["outbox"]["backlog"] == 0
