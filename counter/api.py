@@ -30,6 +30,7 @@ from counter.errors import (
 )
 from counter.logs import Throttle
 from counter.messages import Message, parse_message
+from counter.outbox import total_status
 from counter.problems import ProblemType, problem
 from counter.queries import CountsQuery, parse_counts_query
 from counter.runtime import Runtime
@@ -137,15 +138,15 @@ async def metrics(request: Request) -> Response:
             shards = await runtime.outbox.status(int(time.time() * 1000))
     except Rejected as rejected:
         return rejected.response
-    ages = [shard.oldest_age_s for shard in shards if shard.oldest_age_s is not None]
+    total = total_status(shards)
     return json_response(
         {
             "dispatcher": runtime.dispatcher.stats.as_dict() if runtime.dispatcher else None,
             "outbox": {
-                "backlog": sum(shard.backlog for shard in shards),
-                "pending": sum(shard.pending for shard in shards),
-                "oldest_age_s": max(ages, default=None),
-                "dead_letters": sum(shard.dead_letters for shard in shards),
+                "backlog": total.backlog,
+                "pending": total.pending,
+                "oldest_age_s": total.oldest_age_s,
+                "dead_letters": total.dead_letters,
             },
         }
     )

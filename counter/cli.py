@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -17,12 +18,15 @@ import uvicorn
 from counter.embedded import LOOPBACK, EmbeddedValkey
 from counter.errors import ConfigError, CounterError
 from counter.logs import configure_logging
-from counter.outbox import Outbox, ShardStatus
+from counter.outbox import Outbox, ShardStatus, total_status
 from counter.runtime import connect, consumer_name, open_runtime
 from counter.settings import DeliveryMode, Settings
 from counter.store import Store
 
 logger = logging.getLogger(__name__)
+
+# uvicorn's own shutdown deadline leaves the dispatcher's grace period this much room.
+UVICORN_SHUTDOWN_MARGIN_S = 5.0
 
 # CLI options that override a COUNTER_* variable: option dest -> variable.
 OPTION_VARIABLES = {
@@ -191,7 +195,9 @@ def serve(settings: Settings, access_log: bool) -> None:
             workers=settings.workers,
             access_log=access_log,
             log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+            timeout_graceful_shutdown=math.ceil(
+                settings.shutdown_grace_seconds + UVICORN_SHUTDOWN_MARGIN_S
+            ),
         )
 
 
@@ -265,14 +271,7 @@ async def print_status(settings: Settings) -> None:
 
 def format_status(shards: Sequence[ShardStatus]) -> str:
     """Render one row per shard and a final row for all shards."""
-    ages = [shard.oldest_age_s for shard in shards if shard.oldest_age_s is not None]
-    total = ShardStatus(
-        shard=-1,
-        backlog=sum(shard.backlog for shard in shards),
-        pending=sum(shard.pending for shard in shards),
-        oldest_age_s=max(ages, default=None),
-        dead_letters=sum(shard.dead_letters for shard in shards),
-    )
+    total = total_status(shards)
     rows = [_status_row("shard", "backlog", "pending", "oldest_age_s", "dead_letters")]
     rows += [_status_row(str(shard.shard), *_status_cells(shard)) for shard in shards]
     rows.append(_status_row("all", *_status_cells(total)))

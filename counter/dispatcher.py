@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from counter import contract
 from counter.coalesce import DayKey, merge_latest
-from counter.contract import build_event, encode_event, event_id
 from counter.errors import StoreError
 from counter.logs import Throttle
 from counter.outbox import Outbox, OutboxEvent
@@ -30,6 +30,11 @@ from counter.settings import DeliveryMode, Settings
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
+# Scans for stale events per claim idle time, and idle-time refreshes per claim idle time.
+CLAIM_SCANS_PER_IDLE = 2
+HEARTBEATS_PER_IDLE = 3
+# A blocking read waits at most this share of the Redis socket timeout.
+READ_BLOCK_SHARE_OF_TIMEOUT = 0.5
 # In `latest` mode the dispatcher keeps reading while every delivery slot is busy. It
 # keeps the newest unsent event of each (account_id, date) in memory, up to this many.
 MAX_WAITING_DAYS = 10_000
@@ -81,6 +86,7 @@ class Dispatcher:
         self._next_claim_at = 0.0
         self._retry_log = Throttle(LOG_INTERVAL_S)
         self._store_log = Throttle(LOG_INTERVAL_S)
+        self._dead_letter_log = Throttle(LOG_INTERVAL_S)
         self.finished = asyncio.Event()
         self.error: BaseException | None = None
 
@@ -149,6 +155,7 @@ class Dispatcher:
                 await self.outbox.ack(superseded)
             except StoreError as exc:
                 # Still pending: claimed and delivered later, which a receiver tolerates.
+                self.stats.store_errors += 1
                 self._log_store_error("acknowledging superseded events", exc)
             else:
                 self.stats.superseded += len(superseded)
@@ -193,7 +200,8 @@ class Dispatcher:
         if events:
             logger.info("claimed stale events count=%d", len(events))
         else:
-            self._next_claim_at = time.monotonic() + self.settings.claim_idle_seconds / 2
+            scan_interval_s = self.settings.claim_idle_seconds / CLAIM_SCANS_PER_IDLE
+            self._next_claim_at = time.monotonic() + scan_interval_s
         return events
 
     def _free_slots(self) -> int:
@@ -233,15 +241,15 @@ class Dispatcher:
 
     async def _deliver(self, event: OutboxEvent) -> None:
         """POST one event until it is delivered, dead-lettered, or the dispatcher stops."""
-        body_event = build_event(event.record)
-        body = encode_event(body_event)
-        the_id = body_event["event_id"]
+        body_event = contract.build_event(event.record)
+        body = contract.encode_event(body_event)
+        event_id = body_event["event_id"]
         attempt = 0
         while True:
             attempt += 1
             if attempt > 1 and await self._gave_way(event):
                 return
-            outcome = await self.sender.send(the_id, body)
+            outcome = await self.sender.send(event_id, body)
             if outcome.verdict is Verdict.DELIVERED:
                 await self._acknowledge(event)
                 return
@@ -256,7 +264,7 @@ class Dispatcher:
                 self.rng,
             )
             self.stats.retried += 1
-            self._log_retry(event, the_id, attempt, outcome, delay_s)
+            self._log_retry(event, event_id, attempt, outcome, delay_s)
             if await self._wait(self._stopping, delay_s):
                 return  # left pending: the next dispatcher claims it
 
@@ -269,6 +277,7 @@ class Dispatcher:
             await self.outbox.ack([event])
         except StoreError as exc:
             # Still pending: claimed and delivered later, which a receiver tolerates.
+            self.stats.store_errors += 1
             self._log_store_error("acknowledging a superseded event", exc)
         else:
             self.stats.superseded += 1
@@ -296,22 +305,27 @@ class Dispatcher:
             self.stats.store_errors += 1
             self._log_store_error("dead-lettering an event", exc)
             return
-        if moved:
-            self.stats.dead_lettered += 1
-            logger.error(
-                "event dead-lettered event_id=%s account_id=%s date=%s status=%s attempts=%d "
-                "error=%s",
-                event_id(event.record.account_id, event.record.date, event.record.total),
-                event.record.account_id,
-                event.record.date,
-                outcome.status,
-                attempts,
-                reason,
-            )
+        if not moved:
+            return
+        self.stats.dead_lettered += 1
+        held_back = self._dead_letter_log.allow()
+        if held_back is None:
+            return
+        logger.error(
+            "event dead-lettered event_id=%s account_id=%s date=%s status=%s attempts=%d "
+            "error=%s similar_held_back=%d",
+            contract.event_id(event.record.account_id, event.record.date, event.record.total),
+            event.record.account_id,
+            event.record.date,
+            outcome.status,
+            attempts,
+            reason,
+            held_back,
+        )
 
     async def _keep_claimed_loop(self) -> None:
         """Refresh the idle time of in-flight events a few times per claim timeout."""
-        interval_s = self.settings.claim_idle_seconds / 3
+        interval_s = self.settings.claim_idle_seconds / HEARTBEATS_PER_IDLE
         while True:
             await asyncio.sleep(interval_s)
             owned = [*self._in_flight.values(), *self._waiting.values(), *self._ready]
@@ -342,7 +356,8 @@ class Dispatcher:
 
     def _read_block_ms(self) -> int:
         """Block for at most half the Redis socket timeout, so an idle read never times out."""
-        return min(READ_BLOCK_MS, int(self.settings.redis_timeout_seconds * 500))
+        share_ms = self.settings.redis_timeout_seconds * READ_BLOCK_SHARE_OF_TIMEOUT * 1000
+        return min(READ_BLOCK_MS, int(share_ms))
 
     def _claim_idle_ms(self) -> int:
         return int(self.settings.claim_idle_seconds * 1000)
@@ -363,7 +378,7 @@ class Dispatcher:
     def _log_retry(
         self,
         event: OutboxEvent,
-        the_id: str,
+        event_id: str,
         attempt: int,
         outcome: DeliveryOutcome,
         delay_s: float,
@@ -376,7 +391,7 @@ class Dispatcher:
         logger.warning(
             "delivery failed, will retry event_id=%s attempt=%d status=%s retry_in_s=%.2f "
             "age_s=%.0f max_age_s=%.0f error=%s similar_held_back=%d",
-            the_id,
+            event_id,
             attempt,
             outcome.status,
             delay_s,

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
 READY_POLL_S = 0.05
+PING_CONNECT_TIMEOUT_S = 1.0
 STOP_TIMEOUT_S = 30.0
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 LOG_FILE_NAME = "valkey.log"
@@ -228,7 +229,9 @@ class EmbeddedValkey:
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int) -> None:
         """Poll PING until this process answers it, so another server on the port cannot pass."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        client = redis.Redis(host=LOOPBACK, port=port, socket_connect_timeout=1)
+        client = redis.Redis(
+            host=LOOPBACK, port=port, socket_connect_timeout=PING_CONNECT_TIMEOUT_S
+        )
         try:
             while time.monotonic() < deadline:
                 if process.poll() is not None:

@@ -230,6 +230,18 @@ class Outbox:
         return events
 
 
+def total_status(shards: Sequence[ShardStatus]) -> ShardStatus:
+    """Sum shard statuses into one, with shard -1 and the oldest age of any shard."""
+    ages = [shard.oldest_age_s for shard in shards if shard.oldest_age_s is not None]
+    return ShardStatus(
+        shard=-1,
+        backlog=sum(shard.backlog for shard in shards),
+        pending=sum(shard.pending for shard in shards),
+        oldest_age_s=max(ages, default=None),
+        dead_letters=sum(shard.dead_letters for shard in shards),
+    )
+
+
 def _by_shard(events: Iterable[OutboxEvent]) -> dict[int, list[str]]:
     grouped: dict[int, list[str]] = defaultdict(list)
     for event in events:

@@ -12,6 +12,8 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 MAX_RETRY_AFTER_S = 3600.0
+# 2**62 seconds is beyond any cap, and larger exponents would only cost big integers.
+MAX_BACKOFF_EXPONENT = 62
 TRANSIENT_4XX = frozenset({408, 425, 429})
 
 
@@ -57,7 +59,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 def backoff_delay_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
     """Return the wait before retry number `attempt` (1 for the first retry)."""
-    ceiling = min(cap_s, base_s * 2 ** min(attempt - 1, 62))
+    ceiling = min(cap_s, base_s * 2 ** min(attempt - 1, MAX_BACKOFF_EXPONENT))
     return rng.uniform(0.0, ceiling)
 
 

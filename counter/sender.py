@@ -16,6 +16,8 @@ from counter.retry import Verdict, classify_status, parse_retry_after
 from counter.signatures import signed_headers
 
 MAX_ERROR_BODY_CHARS = 200
+# Statuses whose Retry-After header says when to try again (RFC 9110, section 10.2.3).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 CONNECTIONS_PER_HOST = 100
 
 
@@ -82,7 +84,7 @@ async def _outcome(response: aiohttp.ClientResponse) -> DeliveryOutcome:
     if verdict is Verdict.DELIVERED:
         return DeliveryOutcome(verdict, response.status)
     retry_after_s = None
-    if response.status in (429, 503):
+    if response.status in RETRY_AFTER_STATUSES:
         retry_after_s = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
     try:
         text = await response.text(errors="replace")

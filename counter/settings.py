@@ -36,7 +36,7 @@ class Settings:
     data_dir: Path = Path(".data")
     embedded_port: int = 6399
     shard_count: int = DEFAULT_SHARD_COUNT
-    dedupe_ttl_seconds: int = 7 * 24 * 3600
+    dedupe_ttl_seconds: int = 7 * DAY_S
     max_body_bytes: int = 64 * 1024
     body_timeout_seconds: float = 10.0
     max_range_days: int = 366
@@ -53,7 +53,7 @@ class Settings:
     read_batch_size: int = 256
     retry_base_seconds: float = 0.5
     retry_cap_seconds: float = 300.0
-    max_event_age_seconds: float = 3 * 24 * 3600
+    max_event_age_seconds: float = 3 * DAY_S
     claim_idle_seconds: float = 30.0
     shutdown_grace_seconds: float = 10.0
 
