@@ -30,6 +30,8 @@ from counter.settings import DeliveryMode, Settings
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
+# Delivered events are acknowledged together, up to this many in one script call.
+ACK_BATCH_EVENTS = 256
 # Scans for stale events per claim idle time, and idle-time refreshes per claim idle time.
 CLAIM_SCANS_PER_IDLE = 2
 HEARTBEATS_PER_IDLE = 3
@@ -87,6 +89,8 @@ class Dispatcher:
         self._retry_log = Throttle(LOG_INTERVAL_S)
         self._store_log = Throttle(LOG_INTERVAL_S)
         self._dead_letter_log = Throttle(LOG_INTERVAL_S)
+        # Delivered events waiting for their acknowledgement; None tells the acker to end.
+        self._acks: asyncio.Queue[OutboxEvent | None] = asyncio.Queue()
         self.finished = asyncio.Event()
         self.error: BaseException | None = None
 
@@ -103,6 +107,7 @@ class Dispatcher:
             self.settings.delivery_concurrency,
         )
         heartbeat = asyncio.create_task(self._keep_claimed_loop())
+        acker = asyncio.create_task(self._ack_loop())
         try:
             while not self._stopping.is_set():
                 await self._step()
@@ -113,6 +118,8 @@ class Dispatcher:
         finally:
             # The heartbeat outlives the drain, so no one claims a POST that is finishing.
             await self._drain()
+            self._acks.put_nowait(None)
+            await acker
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -251,7 +258,7 @@ class Dispatcher:
                 return
             outcome = await self.sender.send(event_id, body)
             if outcome.verdict is Verdict.DELIVERED:
-                await self._acknowledge(event)
+                self._acks.put_nowait(event)
                 return
             if outcome.verdict is Verdict.PERMANENT or self._expired(event):
                 await self._dead_letter(event, outcome, attempt)
@@ -283,15 +290,32 @@ class Dispatcher:
             self.stats.superseded += 1
         return True
 
-    async def _acknowledge(self, event: OutboxEvent) -> None:
+    async def _ack_loop(self) -> None:
+        """Acknowledge delivered events in batches: one Redis call for many deliveries."""
+        while True:
+            first = await self._acks.get()
+            batch = [] if first is None else [first]
+            ending = first is None
+            while not self._acks.empty() and len(batch) < ACK_BATCH_EVENTS:
+                queued = self._acks.get_nowait()
+                if queued is None:
+                    ending = True
+                else:
+                    batch.append(queued)
+            if batch:
+                await self._acknowledge(batch)
+            if ending and self._acks.empty():
+                return
+
+    async def _acknowledge(self, events: list[OutboxEvent]) -> None:
         try:
-            await self.outbox.ack([event])
+            await self.outbox.ack(events)
         except StoreError as exc:
-            # The event stays pending, so it is claimed and delivered again later.
+            # The events stay pending, so they are claimed and delivered again later.
             self.stats.store_errors += 1
-            self._log_store_error("acknowledging a delivered event", exc)
+            self._log_store_error("acknowledging delivered events", exc)
             return
-        self.stats.delivered += 1
+        self.stats.delivered += len(events)
 
     async def _dead_letter(
         self, event: OutboxEvent, outcome: DeliveryOutcome, attempts: int
