@@ -61,7 +61,7 @@ def runtime_of(request: Request) -> Runtime:
 
 
 async def receive_message(request: Request) -> Response:
-    """POST /webhooks/messages: count one message exactly once."""
+    """POST /webhooks/messages: count one message once within the dedupe TTL."""
     runtime = runtime_of(request)
     try:
         body = await read_body(

@@ -248,7 +248,7 @@ async def dispatch(settings: Settings) -> None:
 
 
 async def check_redis(settings: Settings) -> None:
-    """Raise a CounterError unless Redis answers and holds data of this shard count."""
+    """Raise a CounterError unless Redis responds and its data has this shard count."""
     redis = connect(settings)
     try:
         store = Store(redis, settings.shard_count, settings.dedupe_ttl_seconds)

@@ -1,7 +1,7 @@
 """The daily-total event sent to the external service. Pure: no I/O.
 
 The published JSON Schema is `counter/schemas/daily-total-event.v1.json`. An event states
-"account A has counted T messages on date D so far"; `total` only grows for one
+"account A has counted T messages on date D so far". `total` only grows for one
 (account_id, date), so a receiver that keeps the highest total is right whatever order
 events arrive in.
 """

@@ -89,7 +89,7 @@ class Dispatcher:
         self._retry_log = Throttle(LOG_INTERVAL_S)
         self._store_log = Throttle(LOG_INTERVAL_S)
         self._dead_letter_log = Throttle(LOG_INTERVAL_S)
-        # Delivered events waiting for their acknowledgement; None tells the acker to end.
+        # Delivered events waiting for their acknowledgement. None marks the end of the queue.
         self._acks: asyncio.Queue[OutboxEvent | None] = asyncio.Queue()
         self.finished = asyncio.Event()
         self.error: BaseException | None = None

@@ -227,7 +227,7 @@ class EmbeddedValkey:
             return
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int) -> None:
-        """Poll PING until this process answers it, so another server on the port cannot pass."""
+        """Poll until this process replies, so that another server on the port cannot pass."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         client = redis.Redis(
             host=LOOPBACK, port=port, socket_connect_timeout=PING_CONNECT_TIMEOUT_S

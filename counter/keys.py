@@ -10,9 +10,9 @@ Layout, with `{S}` the account's shard number used as the Redis Cluster hash tag
     mc:{S}:dead                                 stream of events that failed for good
 
 Every key one script touches carries the same tag, so a cluster keeps them in one slot.
-Keys are injective: the tag and kind come first, the date has a fixed width, and the
-account id is length-prefixed wherever another free-form id follows it, so no two
-different ids map to the same key whatever characters they contain.
+Keys are injective. The tag and kind come first, and the date has a fixed width. The
+account id is length-prefixed wherever another free-form id follows it. So no two
+different ids map to the same key, whatever characters they contain.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ def connect(settings: Settings) -> Redis:
     """Open a client whose pool waits for a free connection instead of failing at once.
 
     Requests beyond `redis_max_connections` queue for up to `redis_timeout_seconds`, so a
-    burst of webhooks is slowed down rather than answered 503.
+    burst of webhooks is slowed down rather than rejected
+    with 503.
     """
     if settings.redis_url is None:
         raise ConfigError("COUNTER_REDIS_URL is not set and no embedded server was started")

@@ -292,7 +292,7 @@ def test_webhook_timestamp_error_gives_reason(service_url: str) -> None:
 
 
 def send_partial_body(service_url: str, declared: int, sent: bytes) -> bytes:
-    """Declare `declared` body bytes, send only `sent`, and return what the server answers."""
+    """Declare `declared` body bytes, send only `sent`, and return the server's response."""
     host, port = service_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         head = (

@@ -26,7 +26,7 @@ POLL_S = 0.02
 
 
 class RecordingSender:
-    """Stands in for counter.sender.Sender: records every POST and answers as told."""
+    """Stands in for counter.sender.Sender: records every POST and returns the set outcome."""
 
     url = "http://receiver.test/daily-totals"
 

@@ -1,4 +1,4 @@
--- Count one message exactly once, atomically.
+-- Count one message once within the dedupe TTL, atomically.
 --
 -- KEYS[1]  seen key     dedupe record: created_at of the counted message, in epoch microseconds
 -- KEYS[2]  hours key    hash of hour "HH" -> messages counted in that UTC hour
