@@ -39,6 +39,7 @@ def seen_key(shard: int, account_id: str, message_id: str) -> str:
     return f"{_tagged(shard)}:seen:{len(account_id)}:{account_id}:{message_id}"
 
 
+# NOTE: hours and total keys never expire, so Redis memory grows with every account-day.
 def hours_key(shard: int, account_id: str, day: date) -> str:
     return f"{_tagged(shard)}:hours:{day.isoformat()}:{account_id}"
 

@@ -78,7 +78,11 @@ class Outbox:
                         raise
 
     async def read_new(self, count_per_shard: int, block_ms: int) -> list[OutboxEvent]:
-        """Read events never delivered to any consumer, blocking up to `block_ms`."""
+        """Read events never delivered to any consumer, blocking up to `block_ms`.
+
+        NOTE: one XREADGROUP spans every shard's stream, which Redis Cluster rejects
+        because the streams live in different slots. Reading per shard would lift that.
+        """
         streams: dict[Any, Any] = {keys.outbox_key(shard): ">" for shard in range(self.shard_count)}
         async with translate_errors("reading the outbox"):
             try:
