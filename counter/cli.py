@@ -247,19 +247,20 @@ async def dispatch(settings: Settings) -> None:
         logger.info("signal received; stopping the dispatcher")
 
 
-async def check_redis(settings: Settings) -> None:
+async def check_redis(settings: Settings, read_only: bool = False) -> None:
     """Raise a CounterError unless Redis responds and its data has this shard count."""
     redis = connect(settings)
     try:
         store = Store(redis, settings.shard_count, settings.dedupe_ttl_seconds)
-        await store.check_shard_count()
-        await store.ensure_scripts()
+        await store.check_shard_count(record=not read_only)
+        if not read_only:
+            await store.ensure_scripts()
     finally:
         await redis.aclose()
 
 
 async def print_status(settings: Settings) -> None:
-    await check_redis(settings)
+    await check_redis(settings, read_only=True)
     redis = connect(settings)
     try:
         outbox = Outbox(redis, settings.shard_count, consumer_name())

@@ -66,11 +66,19 @@ class Store:
         self.dedupe_ttl_seconds = dedupe_ttl_seconds
         self._count_script = register(redis, "count_message")
 
-    async def check_shard_count(self) -> None:
-        """Record the shard count on first start; raise ShardCountMismatch if it changed."""
+    async def check_shard_count(self, record: bool = True) -> None:
+        """Raise ShardCountMismatch if the data has another shard count.
+
+        With `record`, an empty database gets this shard count. Read-only callers pass
+        False, so that inspecting a wrong database never initialises it.
+        """
         async with translate_errors("reading the shard count"):
-            await self.redis.set(keys.SHARD_COUNT_KEY, self.shard_count, nx=True)
-            stored = str(await self.redis.get(keys.SHARD_COUNT_KEY))
+            if record:
+                await self.redis.set(keys.SHARD_COUNT_KEY, self.shard_count, nx=True)
+            value = await self.redis.get(keys.SHARD_COUNT_KEY)
+        if value is None and not record:
+            return
+        stored = str(value)
         if not stored.isdigit() or int(stored) != self.shard_count:
             raise ShardCountMismatch(
                 f"the data in Redis was written with {stored} shards but COUNTER_SHARD_COUNT is "

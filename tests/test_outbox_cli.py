@@ -147,8 +147,24 @@ def test_outbox_status_unreachable_redis_fails_cleanly() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_outbox_status_leaves_empty_database_alone(tmp_path: Path) -> None:
+    empty = start_valkey(tmp_path / "empty")
+    try:
+        result = run_counter(empty.url, "outbox", "status")
+        client = redis.Redis.from_url(empty.url)
+        keys_after = client.keys("*")
+        client.close()
+    finally:
+        empty.stop()
+
+    assert result.returncode == 0, result.stderr
+    assert keys_after == []
+
+
 def test_outbox_status_rejects_other_shard_count(valkey: EmbeddedValkey) -> None:
-    run_counter(valkey.url, "outbox", "status")
+    client = redis.Redis.from_url(valkey.url)
+    client.set("mc:shard-count", 16, nx=True)
+    client.close()
 
     result = subprocess.run(
         [sys.executable, "-m", "counter", "outbox", "status"],
