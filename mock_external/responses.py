@@ -21,7 +21,7 @@ def problem_response(
 ) -> web.Response:
     """Build an RFC 9457 problem response.
 
-    The type is "about:blank", for which RFC 9457 (section 4.2.1) says that the title should
+    The type is "about:blank", for which RFC 9457 (section 4.2.1) specifies that the title should
     be the reason phrase of the status.
     """
     problem = {

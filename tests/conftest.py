@@ -30,6 +30,14 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedValkey]
     server.stop()
 
 
+@pytest.fixture
+def own_valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
+    """Give a test a Valkey of its own, for tests that kill it or need empty keys."""
+    server = start_valkey(tmp_path / "own-valkey")
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def mock(log_dir: Path) -> Iterator[ManagedProcess]:
     process = mock_process(log_dir)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
 
 from counter import keys
@@ -18,7 +15,6 @@ from counter.retry import Verdict
 from counter.runtime import connect
 from counter.sender import DeliveryOutcome
 from counter.settings import Settings
-from tests.support.stack import start_valkey
 
 SHARDS = 16
 RUN_TIMEOUT_S = 30.0
@@ -48,15 +44,8 @@ class RecordingSender:
         return self.outcome
 
 
-@pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
-    server = start_valkey(tmp_path / "valkey")
-    yield server
-    server.stop()
-
-
-def add_events(valkey: EmbeddedValkey, per_shard: int) -> None:
-    client = redis.Redis.from_url(valkey.url, decode_responses=True)
+def add_events(own_valkey: EmbeddedValkey, per_shard: int) -> None:
+    client = redis.Redis.from_url(own_valkey.url, decode_responses=True)
     try:
         for shard in range(SHARDS):
             for total in range(1, per_shard + 1):
@@ -74,8 +63,8 @@ def add_events(valkey: EmbeddedValkey, per_shard: int) -> None:
         client.close()
 
 
-def settings_for(valkey: EmbeddedValkey, **changes: object) -> Settings:
-    return Settings(redis_url=valkey.url, shard_count=SHARDS).with_changes(**changes)
+def settings_for(own_valkey: EmbeddedValkey, **changes: object) -> Settings:
+    return Settings(redis_url=own_valkey.url, shard_count=SHARDS).with_changes(**changes)
 
 
 async def wait_for(check, timeout_s: float = RUN_TIMEOUT_S) -> None:  # type: ignore[no-untyped-def]
@@ -107,12 +96,14 @@ class Running:
         await self.redis.aclose()
 
 
-def test_dispatcher_respects_concurrency_across_shards(valkey: EmbeddedValkey) -> None:
-    add_events(valkey, per_shard=2)
+def test_dispatcher_respects_concurrency_across_shards(own_valkey: EmbeddedValkey) -> None:
+    add_events(own_valkey, per_shard=2)
     sender = RecordingSender(delay_s=0.01)
 
     async def run() -> Dispatcher:
-        async with Running(settings_for(valkey, delivery_concurrency=1), sender, "a") as dispatcher:
+        async with Running(
+            settings_for(own_valkey, delivery_concurrency=1), sender, "a"
+        ) as dispatcher:
             await wait_for(lambda: dispatcher.stats.delivered == 2 * SHARDS)
         return dispatcher
 
@@ -123,9 +114,9 @@ def test_dispatcher_respects_concurrency_across_shards(valkey: EmbeddedValkey) -
     assert len(set(sender.sent)) == 2 * SHARDS
 
 
-def test_slow_post_is_not_claimed_by_another(valkey: EmbeddedValkey) -> None:
-    add_events(valkey, per_shard=1)
-    settings = settings_for(valkey, claim_idle_seconds=0.6, shutdown_grace_seconds=5)
+def test_slow_post_is_not_claimed_by_another(own_valkey: EmbeddedValkey) -> None:
+    add_events(own_valkey, per_shard=1)
+    settings = settings_for(own_valkey, claim_idle_seconds=0.6, shutdown_grace_seconds=5)
     slow = RecordingSender(delay_s=2.5)
     fast = RecordingSender()
 
@@ -144,9 +135,9 @@ def test_slow_post_is_not_claimed_by_another(valkey: EmbeddedValkey) -> None:
     assert first.stats.delivered == SHARDS
 
 
-def test_shutdown_keeps_claim_off_finishing_posts(valkey: EmbeddedValkey) -> None:
-    add_events(valkey, per_shard=1)
-    settings = settings_for(valkey, claim_idle_seconds=0.6, shutdown_grace_seconds=5)
+def test_shutdown_keeps_claim_off_finishing_posts(own_valkey: EmbeddedValkey) -> None:
+    add_events(own_valkey, per_shard=1)
+    settings = settings_for(own_valkey, claim_idle_seconds=0.6, shutdown_grace_seconds=5)
     slow = RecordingSender(delay_s=4.0)
     fast = RecordingSender()
 
@@ -166,15 +157,15 @@ def test_shutdown_keeps_claim_off_finishing_posts(valkey: EmbeddedValkey) -> Non
     assert second.stats.claimed == 0
 
 
-def test_malformed_entry_does_not_stop_dispatcher(valkey: EmbeddedValkey) -> None:
-    client = redis.Redis.from_url(valkey.url, decode_responses=True)
+def test_malformed_entry_does_not_stop_dispatcher(own_valkey: EmbeddedValkey) -> None:
+    client = redis.Redis.from_url(own_valkey.url, decode_responses=True)
     client.xadd(keys.outbox_key(0), {"account_id": "acc-0", "total": "x"})
     client.close()
-    add_events(valkey, per_shard=1)
+    add_events(own_valkey, per_shard=1)
     sender = RecordingSender()
 
     async def run() -> Dispatcher:
-        async with Running(settings_for(valkey), sender, "a") as dispatcher:
+        async with Running(settings_for(own_valkey), sender, "a") as dispatcher:
             await wait_for(lambda: dispatcher.stats.delivered == SHARDS)
         return dispatcher
 
@@ -184,11 +175,11 @@ def test_malformed_entry_does_not_stop_dispatcher(valkey: EmbeddedValkey) -> Non
     assert dispatcher.stats.delivered == SHARDS
 
 
-def test_retry_after_zero_keeps_backoff(valkey: EmbeddedValkey) -> None:
-    add_events(valkey, per_shard=1)
+def test_retry_after_zero_keeps_backoff(own_valkey: EmbeddedValkey) -> None:
+    add_events(own_valkey, per_shard=1)
     busy = DeliveryOutcome(Verdict.RETRY, 503, retry_after_s=0.0, error="HTTP 503")
     sender = RecordingSender(outcome=busy)
-    settings = settings_for(valkey, retry_base_seconds=0.2, retry_cap_seconds=1.0)
+    settings = settings_for(own_valkey, retry_base_seconds=0.2, retry_cap_seconds=1.0)
 
     async def run() -> None:
         async with Running(settings, sender, "a"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -15,7 +14,6 @@ from counter.errors import StoreError
 from counter.outbox import ACK_CHUNK_IDS, MALFORMED_ERROR_PREFIX, Outbox
 from counter.runtime import connect
 from counter.settings import Settings
-from tests.support.stack import start_valkey
 
 SHARDS = 4
 EVENT_FIELDS = {
@@ -28,24 +26,17 @@ EVENT_FIELDS = {
 
 
 @pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
-    server = start_valkey(tmp_path / "valkey")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client(valkey: EmbeddedValkey) -> Iterator[redis.Redis]:
-    sync_client = redis.Redis.from_url(valkey.url, decode_responses=True)
+def client(own_valkey: EmbeddedValkey) -> Iterator[redis.Redis]:
+    sync_client = redis.Redis.from_url(own_valkey.url, decode_responses=True)
     yield sync_client
     sync_client.close()
 
 
-def with_outbox(valkey: EmbeddedValkey, action):  # type: ignore[no-untyped-def]
+def with_outbox(own_valkey: EmbeddedValkey, action):  # type: ignore[no-untyped-def]
     """Run `action(outbox)` on a fresh asyncio loop and return its result."""
 
     async def run():  # type: ignore[no-untyped-def]
-        redis_client = connect(Settings(redis_url=valkey.url))
+        redis_client = connect(Settings(redis_url=own_valkey.url))
         try:
             outbox = Outbox(redis_client, SHARDS, "test-consumer")
             await outbox.ensure_groups()
@@ -56,9 +47,11 @@ def with_outbox(valkey: EmbeddedValkey, action):  # type: ignore[no-untyped-def]
     return asyncio.run(run())
 
 
-def test_ack_deletes_more_ids_than_lua_unpacks(valkey: EmbeddedValkey, client: redis.Redis) -> None:
+def test_ack_deletes_more_ids_than_lua_unpacks(
+    own_valkey: EmbeddedValkey, client: redis.Redis
+) -> None:
     count = 8 * ACK_CHUNK_IDS + 500
-    with_outbox(valkey, lambda outbox: outbox.ensure_groups())
+    with_outbox(own_valkey, lambda outbox: outbox.ensure_groups())
     pipe = client.pipeline(transaction=False)
     for _ in range(count):
         pipe.xadd(keys.outbox_key(0), EVENT_FIELDS)
@@ -71,19 +64,21 @@ def test_ack_deletes_more_ids_than_lua_unpacks(valkey: EmbeddedValkey, client: r
         await outbox.ack(events)
         return len(events)
 
-    acknowledged = with_outbox(valkey, read_and_ack)
+    acknowledged = with_outbox(own_valkey, read_and_ack)
 
     assert acknowledged == count
     assert client.xlen(keys.outbox_key(0)) == 0
     assert client.xpending(keys.outbox_key(0), keys.CONSUMER_GROUP)["pending"] == 0
 
 
-def test_malformed_entry_goes_to_dead_letters(valkey: EmbeddedValkey, client: redis.Redis) -> None:
-    with_outbox(valkey, lambda outbox: outbox.ensure_groups())
+def test_malformed_entry_goes_to_dead_letters(
+    own_valkey: EmbeddedValkey, client: redis.Redis
+) -> None:
+    with_outbox(own_valkey, lambda outbox: outbox.ensure_groups())
     client.xadd(keys.outbox_key(1), {"account_id": "acc-1", "date": "2025-09-18"})
     good_id = client.xadd(keys.outbox_key(1), EVENT_FIELDS)
 
-    events = with_outbox(valkey, lambda outbox: outbox.read_new(10, block_ms=100))
+    events = with_outbox(own_valkey, lambda outbox: outbox.read_new(10, block_ms=100))
 
     assert [event.entry_id for event in events] == [good_id]
     [(_, dead_fields)] = client.xrange(keys.dead_letter_key(1))
@@ -93,14 +88,14 @@ def test_malformed_entry_goes_to_dead_letters(valkey: EmbeddedValkey, client: re
 
 
 def test_replay_skips_entries_that_are_not_events(
-    valkey: EmbeddedValkey, client: redis.Redis
+    own_valkey: EmbeddedValkey, client: redis.Redis
 ) -> None:
-    with_outbox(valkey, lambda outbox: outbox.ensure_groups())
+    with_outbox(own_valkey, lambda outbox: outbox.ensure_groups())
     client.xadd(keys.dead_letter_key(2), {"account_id": "acc-1", "last_error": "malformed"})
     for total in (1, 2):
         client.xadd(keys.dead_letter_key(2), {**EVENT_FIELDS, "total": str(total), "attempts": "3"})
 
-    moved = with_outbox(valkey, lambda outbox: outbox.replay_dead_letters(None))
+    moved = with_outbox(own_valkey, lambda outbox: outbox.replay_dead_letters(None))
 
     assert moved == 2
     assert [fields["total"] for _, fields in client.xrange(keys.outbox_key(2))] == ["1", "2"]
@@ -108,21 +103,21 @@ def test_replay_skips_entries_that_are_not_events(
     assert client.xlen(keys.dead_letter_key(2)) == 1
 
 
-def test_replay_limit_moves_that_many(valkey: EmbeddedValkey, client: redis.Redis) -> None:
-    with_outbox(valkey, lambda outbox: outbox.ensure_groups())
+def test_replay_limit_moves_that_many(own_valkey: EmbeddedValkey, client: redis.Redis) -> None:
+    with_outbox(own_valkey, lambda outbox: outbox.ensure_groups())
     for shard in range(SHARDS):
         client.xadd(keys.dead_letter_key(shard), EVENT_FIELDS)
 
-    moved = with_outbox(valkey, lambda outbox: outbox.replay_dead_letters(3))
+    moved = with_outbox(own_valkey, lambda outbox: outbox.replay_dead_letters(3))
 
     assert moved == 3
     remaining = sum(client.xlen(keys.dead_letter_key(shard)) for shard in range(SHARDS))
     assert remaining == 1
 
 
-def test_status_raises_on_wrong_key_type(valkey: EmbeddedValkey, client: redis.Redis) -> None:
-    with_outbox(valkey, lambda outbox: outbox.ensure_groups())
+def test_status_raises_on_wrong_key_type(own_valkey: EmbeddedValkey, client: redis.Redis) -> None:
+    with_outbox(own_valkey, lambda outbox: outbox.ensure_groups())
     client.set(keys.dead_letter_key(3), "not a stream")
 
     with pytest.raises(StoreError, match="reading outbox status failed"):
-        with_outbox(valkey, lambda outbox: outbox.status(0))
+        with_outbox(own_valkey, lambda outbox: outbox.status(0))

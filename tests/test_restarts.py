@@ -11,7 +11,7 @@ import pytest
 from counter.embedded import EmbeddedValkey
 from tests.support.client import request, wait_until
 from tests.support.processes import ManagedProcess
-from tests.support.stack import mock_process, service_process, start_valkey, url_of
+from tests.support.stack import mock_process, service_process, url_of
 from tests.support.workload import (
     BackgroundSender,
     build_workload,
@@ -25,13 +25,6 @@ DELIVERY_TIMEOUT_S = 90.0
 
 
 @pytest.fixture
-def valkey(tmp_path: Path) -> Iterator[EmbeddedValkey]:
-    server = start_valkey(tmp_path / "valkey")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def mock(tmp_path: Path) -> Iterator[ManagedProcess]:
     process = mock_process(tmp_path)
     process.start()
@@ -41,9 +34,9 @@ def mock(tmp_path: Path) -> Iterator[ManagedProcess]:
 
 @pytest.fixture
 def service(
-    tmp_path: Path, valkey: EmbeddedValkey, mock: ManagedProcess
+    tmp_path: Path, own_valkey: EmbeddedValkey, mock: ManagedProcess
 ) -> Iterator[ManagedProcess]:
-    process = service_process(tmp_path, valkey.url, f"{url_of(mock)}/daily-totals")
+    process = service_process(tmp_path, own_valkey.url, f"{url_of(mock)}/daily-totals")
     process.start()
     yield process
     process.stop()
@@ -51,7 +44,7 @@ def service(
 
 @pytest.mark.slow
 def test_service_and_valkey_killed_mid_run(
-    valkey: EmbeddedValkey, mock: ManagedProcess, service: ManagedProcess
+    own_valkey: EmbeddedValkey, mock: ManagedProcess, service: ManagedProcess
 ) -> None:
     accounts = [f"acc-restart-{index}" for index in range(10)]
     workload = build_workload(accounts, 2400, 600, days=3, rng=random.Random(7))
@@ -62,8 +55,8 @@ def test_service_and_valkey_killed_mid_run(
     service.kill()
     service.start()
     wait_until(lambda: sender.done_fraction() > 0.6, SEND_TIMEOUT_S)
-    valkey.kill()
-    valkey.start()
+    own_valkey.kill()
+    own_valkey.start()
     statuses = sender.join(SEND_TIMEOUT_S)
 
     assert set(statuses) <= {200, 202}
@@ -83,10 +76,10 @@ def test_service_and_valkey_killed_mid_run(
 
 
 def test_service_answers_503_while_valkey_is_down(
-    valkey: EmbeddedValkey, service: ManagedProcess
+    own_valkey: EmbeddedValkey, service: ManagedProcess
 ) -> None:
     message = {"message_id": "m-1", "account_id": "acc-down", "created_at": "2025-09-18T10:15:00Z"}
-    valkey.kill()
+    own_valkey.kill()
 
     down = request("POST", f"{url_of(service)}/webhooks/messages", json=message)
     not_ready = request("GET", f"{url_of(service)}/readyz")
@@ -94,7 +87,7 @@ def test_service_answers_503_while_valkey_is_down(
         "GET",
         f"{url_of(service)}/counts?account_id=acc-down&from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z",
     )
-    valkey.start()
+    own_valkey.start()
     wait_until(lambda: request("GET", f"{url_of(service)}/readyz").status == 200, 30)
     up = request("POST", f"{url_of(service)}/webhooks/messages", json=message)
 

@@ -41,7 +41,7 @@ def http_ok(url: str) -> bool:
 class ManagedProcess:
     """A child process, started and stopped by the test session.
 
-    It is ready when `ready_url` answers 2xx or, for a process without HTTP, when its
+    It is ready when `ready_url` responds with 2xx or, for a process without HTTP, when its
     output contains `ready_text`. Output goes to a log file, so a failing test can point at it.
     """
 
