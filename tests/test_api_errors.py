@@ -300,7 +300,29 @@ def send_partial_body(service_url: str, declared: int, sent: bytes) -> bytes:
             f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
         )
         sock.sendall(head.encode() + sent)
-        return sock.recv(4096)
+        return read_response(sock)
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """Read one HTTP response whole; its head and body may arrive in separate segments."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def test_webhook_slow_body_is_408(tmp_path: Path, valkey: EmbeddedValkey, mock_url: str) -> None:
