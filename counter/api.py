@@ -115,18 +115,15 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """GET /readyz: 200 only when Redis responds and the count script is loaded."""
+    """GET /readyz: 200 only when Redis responds, the script is loaded and no dispatcher crashed."""
     runtime = runtime_of(request)
     if runtime.dispatcher is not None and runtime.dispatcher.error is not None:
-        return json_response(
-            {"status": "unavailable", "detail": "The dispatcher crashed; see the service log."},
-            503,
-        )
+        return problem(ProblemType.NOT_READY, "The dispatcher crashed; see the service log.")
     try:
         await runtime.store.ensure_scripts()
     except StoreError as exc:
         log_store_error(exc)
-        return json_response({"status": "unavailable", "detail": "Redis is unavailable."}, 503)
+        return problem(ProblemType.NOT_READY, "Redis is unavailable; check COUNTER_REDIS_URL.")
     return json_response({"status": "ready"})
 
 

@@ -24,6 +24,7 @@ class ProblemType(StrEnum):
     ID_REUSED = "message-id-reused"
     INVALID_SIGNATURE = "invalid-signature"
     STORE_UNAVAILABLE = "store-unavailable"
+    NOT_READY = "not-ready"
     REQUEST_TIMEOUT = "request-timeout"
     INTERNAL_ERROR = "internal-error"
     NOT_FOUND = "not-found"
@@ -38,6 +39,7 @@ _STATUS_AND_TITLE: dict[ProblemType, tuple[int, str]] = {
     ProblemType.ID_REUSED: (422, "Message id reused with a different payload"),
     ProblemType.INVALID_SIGNATURE: (401, "Invalid webhook signature"),
     ProblemType.STORE_UNAVAILABLE: (503, "Storage unavailable"),
+    ProblemType.NOT_READY: (503, "Service not ready"),
     ProblemType.REQUEST_TIMEOUT: (408, "Request timeout"),
     ProblemType.INTERNAL_ERROR: (500, "Internal error"),
     ProblemType.NOT_FOUND: (404, "Not found"),

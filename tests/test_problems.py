@@ -21,6 +21,7 @@ STATUS_AND_TITLE = {
     ProblemType.INVALID_FIELDS: (422, "Invalid fields"),
     ProblemType.ID_REUSED: (422, "Message id reused with a different payload"),
     ProblemType.STORE_UNAVAILABLE: (503, "Storage unavailable"),
+    ProblemType.NOT_READY: (503, "Service not ready"),
     ProblemType.REQUEST_TIMEOUT: (408, "Request timeout"),
     ProblemType.INTERNAL_ERROR: (500, "Internal error"),
 }

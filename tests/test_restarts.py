@@ -95,5 +95,7 @@ def test_service_answers_503_while_valkey_is_down(
     assert down.headers["retry-after"] == "1"
     assert down.json()["type"] == "urn:message-counter:problem:store-unavailable"
     assert not_ready.status == 503
+    assert not_ready.headers["content-type"] == "application/problem+json"
+    assert not_ready.json()["type"] == "urn:message-counter:problem:not-ready"
     assert counts_down.status == 503
     assert up.status == 202
