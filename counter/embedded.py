@@ -166,8 +166,10 @@ class EmbeddedValkey:
             return
         if is_valkey_process(pid) and (self.process is None or pid != self.process.pid):
             raise ConfigError(
-                f"a Valkey server (pid {pid}) from an earlier run still uses {self.data_dir}; "
-                f"stop it with `kill {pid}` and start again"
+                f"a Valkey server (pid {pid}) already uses {self.data_dir}. If another "
+                "`counter serve` runs on this folder, stop it, give this one another "
+                "COUNTER_DATA_DIR, or share its server through COUNTER_REDIS_URL. If it is "
+                f"left over from a killed run, stop it with `kill {pid}` and start again"
             )
 
     def _launch(self) -> None:
