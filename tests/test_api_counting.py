@@ -24,7 +24,9 @@ DELIVERY_TIMEOUT_S = 60.0
 
 @cache
 def event_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    """Validate against the published schema, rejecting fields it does not name."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft202012Validator({**schema, "additionalProperties": False})
 
 
 def readme_json_block(marker: str) -> Any:

@@ -26,13 +26,16 @@ SCHEMA_PATH = Path(counter.__file__).parent / "schemas" / "daily-total-event.v1.
 COMPUTED_AT_MS = 1_758_190_500_123
 
 
-def load_validator() -> Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def load_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return schema
 
 
-VALIDATOR = load_validator()
+SCHEMA = load_schema()
+# The published schema lets later v1 events add fields. The events built here must
+# carry exactly the published ones, so these tests also reject extra fields.
+VALIDATOR = Draft202012Validator({**SCHEMA, "additionalProperties": False})
 
 
 def record(**fields: Any) -> OutboxRecord:
@@ -154,6 +157,13 @@ def test_schema_rejects_malformed_events() -> None:
     assert schema_errors({**event, "computed_at": "2025-09-18T10:15:00Z"})
     assert schema_errors({**event, "unexpected": True})
     assert schema_errors({key: value for key, value in event.items() if key != "message_id"})
+
+
+def test_schema_accepts_added_fields() -> None:
+    event = build_event(record())
+    published = Draft202012Validator(SCHEMA)
+
+    assert list(published.iter_errors({**event, "added_later": 1})) == []
 
 
 def test_encode_event_round_trips() -> None:
