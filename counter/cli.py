@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from counter.embedded import LOOPBACK, EmbeddedValkey
-from counter.errors import ConfigError, CounterError
+from counter.errors import ConfigError, CounterError, StoreUnavailable
 from counter.logs import configure_logging
 from counter.outbox import Outbox, ShardStatus, total_status
 from counter.runtime import connect, consumer_name, open_runtime
@@ -170,12 +170,22 @@ def _export_options(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "serve":
         serve(settings, args.access_log)
-    elif args.command == "dispatch":
-        asyncio.run(dispatch(_with_running_redis(settings)))
-    elif args.outbox_command == "status":
-        asyncio.run(print_status(_with_running_redis(settings)))
-    else:
-        asyncio.run(replay(_with_running_redis(settings), args.limit))
+        return
+    try:
+        if args.command == "dispatch":
+            asyncio.run(dispatch(_with_running_redis(settings)))
+        elif args.outbox_command == "status":
+            asyncio.run(print_status(_with_running_redis(settings)))
+        else:
+            asyncio.run(replay(_with_running_redis(settings), args.limit))
+    except StoreUnavailable as exc:
+        if settings.redis_url is not None:
+            raise
+        raise StoreUnavailable(
+            f"{exc}. No embedded Valkey answers on port {settings.embedded_port}: start "
+            "`counter serve`, or set COUNTER_EMBEDDED_PORT (or COUNTER_REDIS_URL) to the "
+            "server it uses"
+        ) from exc
 
 
 def serve(settings: Settings, access_log: bool) -> None:

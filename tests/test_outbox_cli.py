@@ -147,6 +147,25 @@ def test_outbox_status_unreachable_redis_fails_cleanly() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_outbox_status_without_embedded_valkey_hints(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "COUNTER_REDIS_URL"}
+    env["COUNTER_EMBEDDED_PORT"] = str(free_port())
+    env["COUNTER_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "counter", "outbox", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert f"No embedded Valkey answers on port {env['COUNTER_EMBEDDED_PORT']}" in result.stderr
+    assert "COUNTER_EMBEDDED_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_outbox_status_leaves_empty_database_alone(tmp_path: Path) -> None:
     empty = start_valkey(tmp_path / "empty")
     try:
