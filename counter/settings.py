@@ -140,7 +140,8 @@ def _check_url(variable: str, url: str | None, schemes: set[str], example: str) 
     except ValueError as exc:
         raise ConfigError(f"{variable}={url!r} is invalid: {exc}") from exc
     if parsed.scheme not in schemes or (parsed.scheme != "unix" and not parsed.hostname):
-        allowed = ", ".join(f"{scheme}://" for scheme in sorted(schemes))
+        names = [f"{scheme}://" for scheme in sorted(schemes)]
+        allowed = ", ".join(names[:-1]) + " or " + names[-1]
         raise ConfigError(
             f"{variable}={url!r} must start with {allowed} and name a host, such as {example}"
         )
@@ -177,32 +178,46 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _integer(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number, such as 8000") from None
+
+
+def _number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("expected a number, such as 2.5") from None
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "host": _text,
-    "port": int,
-    "workers": int,
+    "port": _integer,
+    "workers": _integer,
     "redis_url": _text,
     "data_dir": Path,
-    "embedded_port": int,
-    "shard_count": int,
-    "dedupe_ttl_seconds": int,
-    "max_body_bytes": int,
-    "body_timeout_seconds": float,
-    "max_range_days": int,
-    "redis_timeout_seconds": float,
-    "redis_max_connections": int,
+    "embedded_port": _integer,
+    "shard_count": _integer,
+    "dedupe_ttl_seconds": _integer,
+    "max_body_bytes": _integer,
+    "body_timeout_seconds": _number,
+    "max_range_days": _integer,
+    "redis_timeout_seconds": _number,
+    "redis_max_connections": _integer,
     "webhook_secret": _text,
     "dispatcher_enabled": _parse_bool,
     "daily_total_url": _text,
     "daily_total_secret": _text,
     "delivery_mode": _parse_enum(DeliveryMode),
-    "delivery_timeout_seconds": float,
-    "delivery_concurrency": int,
-    "read_batch_size": int,
-    "retry_base_seconds": float,
-    "retry_cap_seconds": float,
-    "max_event_age_seconds": float,
-    "claim_idle_seconds": float,
-    "shutdown_grace_seconds": float,
+    "delivery_timeout_seconds": _number,
+    "delivery_concurrency": _integer,
+    "read_batch_size": _integer,
+    "retry_base_seconds": _number,
+    "retry_cap_seconds": _number,
+    "max_event_age_seconds": _number,
+    "claim_idle_seconds": _number,
+    "shutdown_grace_seconds": _number,
     "log_level": _parse_level,
 }

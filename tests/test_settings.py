@@ -190,6 +190,7 @@ def test_settings_reject_invalid_int(name: str, raw: str) -> None:
     message = config_error({variable(name): raw})
 
     assert message.startswith(f"{variable(name)}={raw!r} is invalid")
+    assert message.endswith("expected a whole number, such as 8000")
 
 
 @pytest.mark.parametrize("name", FLOAT_SETTINGS)
@@ -198,6 +199,7 @@ def test_settings_reject_invalid_float(name: str, raw: str) -> None:
     message = config_error({variable(name): raw})
 
     assert message.startswith(f"{variable(name)}={raw!r} is invalid")
+    assert message.endswith("expected a number, such as 2.5")
 
 
 @pytest.mark.parametrize("name", FLOAT_SETTINGS)
@@ -326,6 +328,12 @@ def test_settings_reject_bad_url(name: str, raw: str) -> None:
     message = config_error({name: raw})
 
     assert message.startswith(f"{name}={raw!r} must start with")
+
+
+def test_settings_url_error_lists_schemes() -> None:
+    message = config_error({"COUNTER_DAILY_TOTAL_URL": "ftp://receiver.example/x"})
+
+    assert "must start with http:// or https:// and name a host" in message
 
 
 @pytest.mark.parametrize(
