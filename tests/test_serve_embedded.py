@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from counter.embedded import EmbeddedValkey
 from counter.errors import ConfigError
@@ -20,14 +21,17 @@ from tests.support.stack import service_process, start_valkey, url_of
 MESSAGE_COUNT = 20
 DAY = "2025-09-18"
 VALKEY_EXIT_TIMEOUT_S = 10.0
+# 20,000 SET commands at 50 microseconds each keep Valkey loading for about a second.
+LOADED_KEYS = 20_000
+LOAD_DELAY_US = 50
 
 
 @pytest.fixture
 def orphans() -> Iterator[list[psutil.Process]]:
     """Collect the valkey-server processes a test saw, and terminate those still running after it.
 
-    A serve process that dies without stopping its Valkey leaves it running, holding its
-    port and data folder, so the test cleans it up by PID.
+    A test that fails halfway could leave a Valkey running, holding its port and data
+    folder, so the fixture cleans it up by PID.
     """
     seen: list[psutil.Process] = []
     yield seen
@@ -131,6 +135,35 @@ def test_serve_single_worker_sigterm_stops_valkey(
     assert exit_code == 0
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_sigkill_stops_its_children(
+    tmp_path: Path, mock_url: str, account: str, orphans: list[psutil.Process], workers: int
+) -> None:
+    serve = embedded_serve(tmp_path, mock_url, workers=workers)
+    try:
+        serve.start()
+        service_url = url_of(serve)
+        first_statuses = post_messages(service_url, account)
+        children = psutil.Process(serve.pid).children(recursive=True)
+        names = [child.name() for child in children]
+        orphans.extend(children)
+        orphans.extend(children)
+
+        serve.kill()
+        _, still_running = psutil.wait_procs(children, timeout=VALKEY_EXIT_TIMEOUT_S)
+
+        serve.start()
+        counts_after_restart = hourly_counts(service_url, account)
+    finally:
+        serve.stop()
+
+    assert first_statuses == [202] * MESSAGE_COUNT
+    assert names.count("valkey-server") == 1
+    assert len(names) >= workers
+    assert still_running == []
+    assert counts_after_restart == [MESSAGE_COUNT]
+
+
 def test_serve_rejects_changed_shard_count(tmp_path: Path, mock_url: str) -> None:
     valkey = start_valkey(tmp_path / "valkey")
     daily_total_url = f"{mock_url}/daily-totals"
@@ -214,3 +247,44 @@ def test_embedded_valkey_rejects_data_dir_in_use(tmp_path: Path) -> None:
     finally:
         second.stop()
         first.stop()
+
+
+class SlowLoadingValkey(EmbeddedValkey):
+    """An embedded Valkey that replays each command slowly, so that loading takes a while."""
+
+    def command(self, port: int) -> list[str]:
+        return [*super().command(port), "--key-load-delay", str(LOAD_DELAY_US)]
+
+
+def test_embedded_valkey_start_waits_for_loading(tmp_path: Path) -> None:
+    server = SlowLoadingValkey(tmp_path / "data", port=free_port())
+    server.start()
+    try:
+        # One SET per key, because the load delay applies to each replayed command.
+        with redis.Redis.from_url(server.url) as client, client.pipeline() as pipe:
+            for index in range(LOADED_KEYS):
+                pipe.set(f"key-{index}", "x")
+            pipe.execute()
+        server.stop()
+
+        server.start()
+        with redis.Redis.from_url(server.url) as client:
+            loading = client.info("persistence")["loading"]
+            keys = client.dbsize()
+    finally:
+        server.stop()
+
+    assert loading == 0
+    assert keys == LOADED_KEYS
+
+
+def test_embedded_valkey_holds_folder_lock(tmp_path: Path) -> None:
+    # Valkey inherits the locked file, so the folder stays taken if it outlives its owner.
+    server = start_valkey(tmp_path / "data")
+    try:
+        assert server.process is not None
+        open_files = [Path(item.path) for item in psutil.Process(server.process.pid).open_files()]
+    finally:
+        server.stop()
+
+    assert server.lock_path in open_files
