@@ -14,8 +14,8 @@ LAST_HOUR = datetime.max.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
 # lower case (section 5.6, note on case) and a space allowed in place of "T" (section 5.6,
 # the note below the grammar). The offset is required.
 RFC3339_PATTERN = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
-    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:(?P<second>[0-9]{2})(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-](?P<offset_hour>[0-9]{2}):(?P<offset_minute>[0-9]{2}))"
 )
 
 
@@ -26,8 +26,15 @@ def parse_timestamp(text: str) -> datetime:
     would be counted in whatever zone the sender happened to mean. Digits beyond
     microseconds are dropped, because Python's datetime stops there.
     """
-    if not RFC3339_PATTERN.fullmatch(text):
+    match = RFC3339_PATTERN.fullmatch(text)
+    if match is None:
         raise ValueError("not in the form YYYY-MM-DDTHH:MM:SS[.fraction] with Z, +HH:MM or -HH:MM")
+    if match["second"] == "60":
+        raise ValueError("a leap second (:60) cannot be counted; send :59 of that minute instead")
+    if match["offset_hour"] is not None and (
+        int(match["offset_hour"]) > 23 or int(match["offset_minute"]) > 59
+    ):
+        raise ValueError("the offset must be between -23:59 and +23:59")
     normalised = text.upper().replace(" ", "T").replace("Z", "+00:00")
     head, dot, rest = normalised.partition(".")
     if dot:

@@ -279,8 +279,12 @@ def test_format_utc_ms_three_digits(moment: datetime, expected: str) -> None:
         ("2025-09-18t10:15:00z", datetime(2025, 9, 18, 10, 15, tzinfo=UTC)),
         ("2025-09-18 10:15:00+05:30", datetime(2025, 9, 18, 4, 45, tzinfo=UTC)),
         ("2025-09-18T10:15:00.123456789Z", datetime(2025, 9, 18, 10, 15, 0, 123456, tzinfo=UTC)),
+        (
+            "2025-09-18T10:15:00.123456789012-03:00",
+            datetime(2025, 9, 18, 13, 15, 0, 123456, tzinfo=UTC),
+        ),
     ],
-    ids=["lowercase", "space-separator", "nanoseconds-truncated"],
+    ids=["lowercase", "space-separator", "nanoseconds-truncated", "picoseconds-truncated"],
 )
 def test_parse_timestamp_accepts_rfc3339_variants(text: str, expected: datetime) -> None:
     assert parse_timestamp(text) == expected
@@ -296,7 +300,9 @@ def test_parse_timestamp_accepts_rfc3339_variants(text: str, expected: datetime)
         ("2025-09-18T10:15:00+05:30:15", "not in the form"),
         ("2025-02-30T00:00:00Z", "day is out of range"),
         ("2025-09-18T24:00:00Z", "hour must be in"),
-        ("2025-09-18T23:59:60Z", "second must be in"),
+        ("2025-09-18T23:59:60Z", "leap second"),
+        ("2025-09-18T10:15:00+24:00", "offset must be between"),
+        ("2025-09-18T10:15:00+05:60", "offset must be between"),
         ("0001-01-01T00:30:00+01:00", "outside years 0001-9999"),
     ],
     ids=[
@@ -308,6 +314,8 @@ def test_parse_timestamp_accepts_rfc3339_variants(text: str, expected: datetime)
         "february-30",
         "hour-24",
         "leap-second",
+        "offset-24h",
+        "offset-minute-60",
         "before-year-1",
     ],
 )
