@@ -32,7 +32,7 @@ from counter.logs import Throttle
 from counter.messages import Message, parse_message
 from counter.outbox import total_status
 from counter.problems import ProblemType, problem
-from counter.queries import CountsQuery, parse_counts_query
+from counter.queries import CountsQuery, invalid_utf8_parameters, parse_counts_query
 from counter.runtime import Runtime
 from counter.store import CountResult, CountStatus
 
@@ -199,13 +199,19 @@ def verify_signature(runtime: Runtime, body: bytes, request: Request) -> None:
 
 
 def check_json_content_type(request: Request) -> None:
-    if not is_json_media_type(request.headers.get("content-type")):
-        raise Rejected(
-            problem(
-                ProblemType.UNSUPPORTED_MEDIA_TYPE,
-                "Send the message as JSON with the header Content-Type: application/json.",
-            )
+    content_type = request.headers.get("content-type", "")
+    if not is_json_media_type(content_type):
+        detail = "Send the message as JSON with the header Content-Type: application/json."
+    elif not is_utf8_charset(content_type):
+        detail = "Send the message as JSON in UTF-8: drop the charset or set charset=utf-8."
+    elif request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        detail = (
+            f"Content-Encoding {request.headers['content-encoding']!r} is not supported; "
+            "send the body uncompressed."
         )
+    else:
+        return
+    raise Rejected(problem(ProblemType.UNSUPPORTED_MEDIA_TYPE, detail))
 
 
 def decode_json(body: bytes) -> Any:
@@ -242,6 +248,7 @@ def validate_counts_query(request: Request, max_range_days: int) -> CountsQuery:
     params = request.query_params
     repeated = sorted({key for key in params if len(params.getlist(key)) > 1})
     errors = [FieldError(key, "must be given once") for key in repeated]
+    errors += invalid_utf8_parameters(request.scope["query_string"])
     query: CountsQuery | None = None
     try:
         query = parse_counts_query(params, max_range_days)
@@ -296,6 +303,15 @@ def log_store_error(exc: StoreError) -> None:
     held_back = _store_log.allow()
     if held_back is not None:
         logger.warning("redis error=%s similar_held_back=%d", exc, held_back)
+
+
+def is_utf8_charset(content_type: str) -> bool:
+    """Accept a content type without a charset, or with charset=utf-8 (JSON is UTF-8)."""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower() in {"utf-8", "utf8"}
+    return True
 
 
 def is_json_media_type(content_type: str | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
 
 from counter.buckets import parse_timestamp
 from counter.errors import FieldError, InvalidInput
@@ -40,6 +41,22 @@ def parse_counts_query(params: Mapping[str, str], max_range_days: int) -> Counts
     if errors or account_id is None or start is None or end is None:
         raise InvalidInput(errors)
     return CountsQuery(account_id=account_id, start=start, end=end)
+
+
+def invalid_utf8_parameters(query_string: bytes) -> list[FieldError]:
+    """Name each parameter whose percent-decoded value is not valid UTF-8.
+
+    A lenient decoder would turn such bytes into U+FFFD and query another account.
+    """
+    pairs = parse_qsl(query_string.decode("latin-1"), errors="surrogateescape")
+    errors = []
+    for name, value in pairs:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            field = name.encode("utf-8", "replace").decode("utf-8")
+            errors.append(FieldError(field, "must be percent-encoded UTF-8"))
+    return errors
 
 
 def _parse_bound(params: Mapping[str, str], name: str, errors: list[FieldError]) -> datetime | None:

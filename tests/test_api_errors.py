@@ -68,9 +68,40 @@ def test_webhook_non_json_content_type_is_415(service_url: str, content_type: st
 
 
 @pytest.mark.parametrize(
+    ("headers", "hint"),
+    [
+        ({"content-type": "application/json; charset=utf-16"}, "UTF-8"),
+        ({"content-type": "application/json;charset=ISO-8859-1"}, "UTF-8"),
+        ({"content-type": "application/json", "content-encoding": "gzip"}, "'gzip'"),
+    ],
+    ids=["utf-16", "latin-1", "gzip"],
+)
+def test_webhook_other_encoding_is_415(
+    service_url: str, account: str, headers: dict[str, str], hint: str
+) -> None:
+    body = orjson.dumps({**VALID, "account_id": account})
+
+    reply = post(service_url, body=body, headers=headers)
+    counts = request(
+        "GET",
+        f"{service_url}/counts?account_id={account}"
+        "&from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z",
+    )
+
+    problem = assert_problem(reply, 415, "unsupported-media-type")
+    assert hint in problem["detail"]
+    assert counts.json() == []
+
+
+@pytest.mark.parametrize(
     "content_type",
-    ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.whatsapp+json"],
-    ids=["charset", "uppercase", "vendor-json"],
+    [
+        "application/json; charset=utf-8",
+        'application/json; charset="UTF-8"',
+        "APPLICATION/JSON",
+        "application/vnd.whatsapp+json",
+    ],
+    ids=["charset", "quoted-charset", "uppercase", "vendor-json"],
 )
 def test_webhook_json_media_types_are_accepted(
     service_url: str, account: str, content_type: str
@@ -257,6 +288,16 @@ def test_counts_repeated_parameter_is_422(service_url: str) -> None:
 
     problem = assert_problem(reply, 422, "invalid-fields")
     assert problem["errors"] == [{"field": "account_id", "detail": "must be given once"}]
+
+
+@pytest.mark.parametrize("account_id", ["%FF", "%ED%A0%80"], ids=["invalid-byte", "surrogate"])
+def test_counts_invalid_utf8_is_422(service_url: str, account_id: str) -> None:
+    query = f"account_id={account_id}&from=2025-09-18T00:00:00Z&to=2025-09-19T00:00:00Z"
+
+    reply = request("GET", f"{service_url}/counts?{query}")
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert problem["errors"] == [{"field": "account_id", "detail": "must be percent-encoded UTF-8"}]
 
 
 def test_counts_last_representable_day(service_url: str, account: str) -> None:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from counter.errors import InvalidInput
-from counter.queries import CountsQuery, parse_counts_query
+from counter.errors import FieldError, InvalidInput
+from counter.queries import CountsQuery, invalid_utf8_parameters, parse_counts_query
 
 MAX_RANGE_DAYS = 31
 VALID = {
@@ -174,3 +174,19 @@ def test_parse_counts_query_reports_all_errors() -> None:
     errors = errors_of(params)
 
     assert list(errors) == ["account_id", "from", "to"]
+
+
+@pytest.mark.parametrize(
+    ("query_string", "fields"),
+    [
+        (b"account_id=acc-%C3%BC&from=x", []),
+        (b"account_id=%FF", ["account_id"]),
+        (b"account_id=%ED%A0%80", ["account_id"]),
+        (b"account_id=a&to=%C3", ["to"]),
+    ],
+    ids=["valid-utf8", "invalid-byte", "surrogate", "truncated-sequence"],
+)
+def test_invalid_utf8_parameters_named(query_string: bytes, fields: list[str]) -> None:
+    errors = invalid_utf8_parameters(query_string)
+
+    assert errors == [FieldError(field, "must be percent-encoded UTF-8") for field in fields]
