@@ -17,6 +17,9 @@ from counter.errors import ConfigError, InvalidSignature
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 SECRET_PREFIX = "whsec_"
+# The Standard Webhooks specification asks for a random key of 24 to 64 bytes.
+MIN_KEY_BYTES = 24
+MAX_KEY_BYTES = 64
 
 
 def load_secret(secret: str, variable: str) -> Webhook:
@@ -32,8 +35,12 @@ def load_secret(secret: str, variable: str) -> Webhook:
         raise ConfigError(
             f"{variable} must be base64, optionally prefixed with {SECRET_PREFIX}: {exc}"
         ) from exc
-    if not key:
-        raise ConfigError(f"{variable} must not be empty after the {SECRET_PREFIX} prefix")
+    if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+        raise ConfigError(
+            f"{variable} must encode {MIN_KEY_BYTES} to {MAX_KEY_BYTES} random bytes, not "
+            f'{len(key)}; generate one with: python -c "import base64, os; '
+            f"print('{SECRET_PREFIX}' + base64.b64encode(os.urandom(32)).decode())\""
+        )
     return Webhook(secret)
 
 

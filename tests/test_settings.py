@@ -5,6 +5,7 @@ Every test passes a dict as the environment, so the real one never leaks in.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,9 @@ PARSE_CASES: list[tuple[str, str, Any]] = [
     ("max_body_bytes", "1024", 1024),
     ("max_range_days", "31", 31),
     ("redis_timeout_seconds", "0.25", 0.25),
-    ("webhook_secret", "whsec_abc", "whsec_abc"),
+    ("webhook_secret", "whsec_" + "A" * 32, "whsec_" + "A" * 32),
     ("daily_total_url", "http://127.0.0.1:9000/x", "http://127.0.0.1:9000/x"),
-    ("daily_total_secret", "whsec_xyz", "whsec_xyz"),
+    ("daily_total_secret", "B" * 64, "B" * 64),
     ("delivery_timeout_seconds", "2", 2.0),
     ("delivery_concurrency", "8", 8),
     ("read_batch_size", "10", 10),
@@ -348,3 +349,19 @@ def test_settings_reject_bad_secret(name: str) -> None:
     message = config_error({name: "whsec_!!!"})
 
     assert message.startswith(f"{name} must be base64")
+
+
+@pytest.mark.parametrize("name", ["COUNTER_WEBHOOK_SECRET", "COUNTER_DAILY_TOTAL_SECRET"])
+@pytest.mark.parametrize(
+    ("key_bytes", "accepted"),
+    [(2, False), (23, False), (24, True), (64, True), (65, False)],
+    ids=["2-bytes", "23-bytes", "24-bytes", "64-bytes", "65-bytes"],
+)
+def test_settings_secret_key_length(name: str, key_bytes: int, accepted: bool) -> None:
+    secret = "whsec_" + base64.b64encode(bytes(range(key_bytes))).decode()
+
+    if accepted:
+        Settings.from_env({name: secret})
+    else:
+        message = config_error({name: secret})
+        assert message.startswith(f"{name} must encode 24 to 64 random bytes, not {key_bytes}")
