@@ -17,7 +17,7 @@ from counter.errors import ConfigError, InvalidSignature
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 SECRET_PREFIX = "whsec_"
-# The Standard Webhooks specification asks for a random key of 24 to 64 bytes.
+# The Standard Webhooks specification sets the key at 24 to 64 random bytes (192 to 512 bits).
 MIN_KEY_BYTES = 24
 MAX_KEY_BYTES = 64
 
