@@ -16,7 +16,13 @@ from contextlib import contextmanager
 import uvicorn
 
 from counter.embedded import LOOPBACK, EmbeddedValkey
-from counter.errors import ConfigError, CounterError, StoreUnavailable
+from counter.errors import (
+    ConfigError,
+    CounterError,
+    ShardCountMismatch,
+    StoreError,
+    StoreUnavailable,
+)
 from counter.logs import configure_logging
 from counter.outbox import Outbox, ShardStatus, total_status
 from counter.runtime import connect, consumer_name, open_runtime
@@ -168,24 +174,35 @@ def _export_options(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
-    if args.command == "serve":
-        serve(settings, args.access_log)
-        return
     try:
-        if args.command == "dispatch":
+        if args.command == "serve":
+            serve(settings, args.access_log)
+        elif args.command == "dispatch":
             asyncio.run(dispatch(_with_running_redis(settings)))
         elif args.outbox_command == "status":
             asyncio.run(print_status(_with_running_redis(settings)))
         else:
             asyncio.run(replay(_with_running_redis(settings), args.limit))
-    except StoreUnavailable as exc:
-        if settings.redis_url is not None:
+    except StoreError as exc:
+        hint = _redis_hint(args.command, settings, exc)
+        if hint is None:
             raise
-        raise StoreUnavailable(
-            f"{exc}. No embedded Valkey answers on port {settings.embedded_port}: start "
+        raise type(exc)(f"{exc}. {hint}") from exc
+
+
+def _redis_hint(command: str, settings: Settings, exc: StoreError) -> str | None:
+    """Say what to check when Redis fails before the work starts; None when it is clear."""
+    if isinstance(exc, ShardCountMismatch):
+        return None
+    if settings.redis_url is not None:
+        return "Check that COUNTER_REDIS_URL names a running Redis 7 or Valkey server"
+    if command != "serve" and isinstance(exc, StoreUnavailable):
+        return (
+            f"No embedded Valkey answers on port {settings.embedded_port}: start "
             "`counter serve`, or set COUNTER_EMBEDDED_PORT (or COUNTER_REDIS_URL) to the "
             "server it uses"
-        ) from exc
+        )
+    return None
 
 
 def serve(settings: Settings, access_log: bool) -> None:

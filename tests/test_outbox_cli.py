@@ -235,4 +235,16 @@ def test_serve_unreachable_redis_fails_cleanly() -> None:
 
     assert result.returncode == 2
     assert result.stderr.startswith("counter: reading the shard count failed")
+    assert "Check that COUNTER_REDIS_URL names a running Redis" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_outbox_status_http_port_names_setting(mock_url: str) -> None:
+    port = mock_url.rsplit(":", 1)[1]
+
+    result = run_counter(f"redis://127.0.0.1:{port}/0", "outbox", "status")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("counter: ")
+    assert "Check that COUNTER_REDIS_URL names a running Redis" in result.stderr
     assert "Traceback" not in result.stderr
