@@ -104,7 +104,12 @@ async def _dispatching(
     signer = None
     if settings.daily_total_secret is not None:
         signer = load_secret(settings.daily_total_secret, "COUNTER_DAILY_TOTAL_SECRET")
-    sender = Sender(settings.daily_total_url, settings.delivery_timeout_seconds, signer)
+    sender = Sender(
+        settings.daily_total_url,
+        settings.delivery_timeout_seconds,
+        signer,
+        settings.delivery_concurrency,
+    )
     await sender.start()
     dispatcher = Dispatcher(outbox, sender, settings)
     task = asyncio.create_task(dispatcher.run())

@@ -18,7 +18,6 @@ from counter.signatures import signed_headers
 MAX_ERROR_BODY_CHARS = 200
 # Statuses whose Retry-After header says when to try again (RFC 9110, section 10.2.3).
 RETRY_AFTER_STATUSES = frozenset({429, 503})
-CONNECTIONS_PER_HOST = 100
 
 
 @dataclass(frozen=True)
@@ -42,14 +41,21 @@ def redact_url(url: str) -> str:
 class Sender:
     """Sends event bodies to one URL, signing them when a secret is configured."""
 
-    def __init__(self, url: str, timeout_s: float, signer: Webhook | None) -> None:
+    def __init__(
+        self, url: str, timeout_s: float, signer: Webhook | None, max_connections: int
+    ) -> None:
         self.url = url
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.signer = signer
+        self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
+        # One connection per concurrent POST. With fewer, a POST would wait for a free
+        # connection, and that wait counts against its timeout.
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections, limit_per_host=self.max_connections
+        )
         self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
 
     async def close(self) -> None:
