@@ -94,7 +94,8 @@ def _webhook_for(secret: str | None) -> Webhook | None:
 async def receive_event(request: web.Request) -> web.Response:
     """Record one event POST after applying the faults and checking the signature.
 
-    The order is: down, latency, signature (401), injected status, body (400), record.
+    The order is: down, reading the body, latency, signature (401), injected status,
+    JSON check (400), record.
     """
     state = request.app[STATE_KEY]
     webhook_id = request.headers.get("webhook-id", "-")
@@ -105,11 +106,12 @@ async def receive_event(request: web.Request) -> web.Response:
         logger.info("injected fault webhook_id=%s fault=down", webhook_id)
         return _close_connection(request)
 
+    # Read first, so a client that gives up during the delay does not fail the read.
+    body = await request.read()
     if outcome.delay_ms > 0:
         logger.info("injected fault webhook_id=%s delay_ms=%d", webhook_id, outcome.delay_ms)
         await asyncio.sleep(outcome.delay_ms / 1000)
 
-    body = await request.read()
     signature_error = _signature_error(state.webhook, body, request.headers)
     if signature_error is not None:
         state.events.count_rejected()
