@@ -9,7 +9,6 @@ maximum age, and takes over events that a crashed consumer left unacknowledged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -108,25 +107,42 @@ class Dispatcher:
         )
         heartbeat = asyncio.create_task(self._keep_claimed_loop())
         acker = asyncio.create_task(self._ack_loop())
+        for helper in (heartbeat, acker):
+            helper.add_done_callback(self._helper_done)
         try:
             while not self._stopping.is_set():
                 await self._step()
         except Exception as exc:
-            self.error = exc
-            logger.critical("dispatcher crashed consumer=%s", self.outbox.consumer, exc_info=exc)
+            self._crashed(exc)
             raise
         finally:
-            # The heartbeat outlives the drain, so no one claims a POST that is finishing.
-            await self._drain()
-            self._acks.put_nowait(None)
-            await acker
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            self.finished.set()
-            logger.info(
-                "dispatcher stopped consumer=%s %s", self.outbox.consumer, self._stats_fields()
-            )
+            try:
+                # The heartbeat outlives the drain, so no one claims a POST that is finishing.
+                await self._drain()
+                self._acks.put_nowait(None)
+                await asyncio.gather(acker, return_exceptions=True)
+                heartbeat.cancel()
+                await asyncio.gather(heartbeat, return_exceptions=True)
+            finally:
+                self.finished.set()
+                logger.info(
+                    "dispatcher stopped consumer=%s %s",
+                    self.outbox.consumer,
+                    self._stats_fields(),
+                )
+
+    def _helper_done(self, task: asyncio.Task[None]) -> None:
+        """Stop the dispatcher when the acker or the heartbeat fails, as if it had crashed."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self._crashed(task.exception())
+        self.stop()
+
+    def _crashed(self, exc: BaseException | None) -> None:
+        if self.error is not None or exc is None:
+            return
+        self.error = exc
+        logger.critical("dispatcher crashed consumer=%s", self.outbox.consumer, exc_info=exc)
 
     async def _step(self) -> None:
         if self.settings.delivery_mode is DeliveryMode.LATEST:
@@ -358,6 +374,7 @@ class Dispatcher:
             try:
                 await self.outbox.keep_claimed(owned)
             except StoreError as exc:
+                self.stats.store_errors += 1
                 self._log_store_error("refreshing in-flight events", exc)
 
     async def _drain(self) -> None:

@@ -10,7 +10,7 @@ import redis
 from counter import keys
 from counter.dispatcher import Dispatcher
 from counter.embedded import EmbeddedValkey
-from counter.outbox import Outbox
+from counter.outbox import Outbox, OutboxEvent
 from counter.retry import Verdict
 from counter.runtime import connect
 from counter.sender import DeliveryOutcome
@@ -190,3 +190,34 @@ def test_retry_after_zero_keeps_backoff(own_valkey: EmbeddedValkey) -> None:
     # Without the backoff floor each of the 16 events retries in a tight loop: thousands
     # of POSTs in a second. With it, an event makes a handful of attempts.
     assert len(sender.sent) < SHARDS * 10
+
+
+class BrokenAckOutbox(Outbox):
+    """An outbox whose acknowledgement fails with an unexpected error, as a bug would."""
+
+    async def ack(self, events: list[OutboxEvent]) -> None:
+        raise RuntimeError("ack is broken")
+
+
+def test_failed_acker_stops_dispatcher(own_valkey: EmbeddedValkey) -> None:
+    add_events(own_valkey, per_shard=1)
+    settings = settings_for(own_valkey)
+    sender = RecordingSender()
+
+    async def run() -> Dispatcher:
+        running = Running(settings, sender, "a")
+        running.dispatcher.outbox = BrokenAckOutbox(running.redis, SHARDS, "a")
+        async with running as dispatcher:
+            await asyncio.wait_for(dispatcher.finished.wait(), RUN_TIMEOUT_S)
+        return dispatcher
+
+    dispatcher = asyncio.run(run())
+    client = redis.Redis.from_url(own_valkey.url, decode_responses=True)
+    pending = sum(
+        client.xpending(keys.outbox_key(shard), "dispatchers")["pending"] for shard in range(SHARDS)
+    )
+    client.close()
+
+    assert isinstance(dispatcher.error, RuntimeError)
+    assert dispatcher.stats.delivered == 0
+    assert pending == SHARDS
