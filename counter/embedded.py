@@ -7,7 +7,9 @@ child process with the append-only file on, so counts survive a restart of the s
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -29,6 +31,7 @@ READY_TIMEOUT_S = 30.0
 READY_POLL_S = 0.05
 LOADING_LOG_INTERVAL_S = 5.0
 PING_CONNECT_TIMEOUT_S = 1.0
+REPLY_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 30.0
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 LOG_FILE_NAME = "valkey.log"
@@ -203,7 +206,7 @@ class EmbeddedValkey:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
                 pass_fds=(self._folder_lock.fileno(),) if self._folder_lock else (),
-                preexec_fn=exit_with_parent,
+                preexec_fn=functools.partial(exit_with_parent, os.getpid()),
             )
             self.process = process
         try:
@@ -240,7 +243,7 @@ class EmbeddedValkey:
                 return
             try:
                 self._launch()
-            except StoreError as exc:
+            except (StoreError, OSError, redis.RedisError) as exc:
                 logger.error("embedded valkey restart failed error=%s", exc)
                 attempt += 1
                 continue
@@ -254,7 +257,10 @@ class EmbeddedValkey:
         large append-only file has no deadline, as long as the process is alive.
         """
         client = redis.Redis(
-            host=LOOPBACK, port=port, socket_connect_timeout=PING_CONNECT_TIMEOUT_S
+            host=LOOPBACK,
+            port=port,
+            socket_connect_timeout=PING_CONNECT_TIMEOUT_S,
+            socket_timeout=REPLY_TIMEOUT_S,
         )
         try:
             self._wait_for_reply(client, process)
