@@ -76,7 +76,11 @@ class ManagedProcess:
             self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env
         )
         log.close()
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except TimeoutError:
+            self.stop()  # still running but never ready: do not leave it behind
+            raise
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
