@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 
 ONE_HOUR = timedelta(hours=1)
 ONE_DAY = timedelta(days=1)
-LAST_HOUR = datetime.max.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
 
 # RFC 3339, section 5.6: date-time = full-date "T" full-time, with "t" and "z" allowed in
 # lower case (section 5.6, note on case) and a space allowed in place of "T" (section 5.6,
@@ -62,18 +61,6 @@ def counting_day(moment: datetime) -> date:
     time zone can become a setting by changing it alone.
     """
     return moment.astimezone(UTC).date()
-
-
-def hours_overlapping(start: datetime, end: datetime) -> Iterator[datetime]:
-    """Yield each UTC hour whose span [hour, hour + 1h) overlaps [start, end)."""
-    if end <= start:
-        return
-    hour = hour_bucket(start)
-    while hour < end:
-        yield hour
-        if hour == LAST_HOUR:
-            return
-        hour += ONE_HOUR
 
 
 def days_overlapping(start: datetime, end: datetime) -> Iterator[date]:

@@ -6,7 +6,7 @@ with the highest total carries everything the others do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
 from counter.contract import OutboxRecord
@@ -39,10 +39,3 @@ def merge_latest(waiting: dict[DayKey, E], events: Iterable[E]) -> list[E]:
         else:
             superseded.append(event)
     return superseded
-
-
-def keep_latest(events: Sequence[E]) -> tuple[list[E], list[E]]:
-    """Split a batch into the newest event of each (account_id, date) and the superseded rest."""
-    newest: dict[DayKey, E] = {}
-    superseded = merge_latest(newest, events)
-    return list(newest.values()), superseded

@@ -64,7 +64,6 @@ class EmbeddedValkey:
         self.port = port or None
         self.appendfsync = appendfsync
         self.process: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
         self._stopping = threading.Event()
         # Guards self.process between stop() and a restart by the watcher thread.
         self._lock = threading.Lock()
@@ -247,7 +246,6 @@ class EmbeddedValkey:
                 logger.error("embedded valkey restart failed error=%s", exc)
                 attempt += 1
                 continue
-            self.restarts += 1
             return
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int) -> None:

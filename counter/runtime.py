@@ -8,7 +8,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -30,7 +30,6 @@ CONNECT_TIMEOUT_S = 5.0
 @dataclass
 class Runtime:
     settings: Settings
-    redis: Redis
     store: Store
     outbox: Outbox
     webhook_verifier: Webhook | None
@@ -46,8 +45,7 @@ def connect(settings: Settings) -> Redis:
     """Open a client whose pool waits for a free connection instead of failing at once.
 
     Requests beyond `redis_max_connections` queue for up to `redis_timeout_seconds`, so a
-    burst of webhooks is slowed down rather than rejected
-    with 503.
+    short burst of webhooks is slowed down. A request still waiting after that gets 503.
     """
     if settings.redis_url is None:
         raise ConfigError("COUNTER_REDIS_URL is not set and no embedded server was started")
@@ -69,20 +67,21 @@ async def open_runtime(
     """Connect to Redis, check its layout, and run the dispatcher while the block runs."""
     # The dispatcher has a client of its own, so its blocking reads never take
     # connections that webhook requests are waiting for.
-    redis = connect(settings)
-    outbox_redis = connect(settings)
-    try:
+    async with AsyncExitStack() as stack:
+        redis = connect(settings)
+        stack.push_async_callback(redis.aclose)
+        outbox_redis = connect(settings)
+        stack.push_async_callback(outbox_redis.aclose)
         store = Store(redis, settings.shard_count, settings.dedupe_ttl_seconds)
         await store.check_shard_count()
         await store.ensure_scripts()
         outbox = Outbox(outbox_redis, settings.shard_count, consumer_name())
         await outbox.ensure_groups()
         verifier = _webhook_verifier(settings) if with_http else None
-        async with _dispatching(settings, outbox, with_dispatcher) as dispatcher:
-            yield Runtime(settings, redis, store, outbox, verifier, dispatcher)
-    finally:
-        await redis.aclose()
-        await outbox_redis.aclose()
+        dispatcher = await stack.enter_async_context(
+            _dispatching(settings, outbox, with_dispatcher)
+        )
+        yield Runtime(settings, store, outbox, verifier, dispatcher)
 
 
 def _webhook_verifier(settings: Settings) -> Webhook | None:

@@ -92,10 +92,6 @@ class Store:
             if not exists[0]:
                 await self.redis.script_load(self._count_script.script)
 
-    async def ping(self) -> None:
-        async with translate_errors("PING"):
-            await self.redis.ping()
-
     async def count(self, message: Message, now: datetime) -> CountResult:
         """Count `message` once. Raises IdReused when its id was counted with another time."""
         hour = hour_bucket(message.created_at)

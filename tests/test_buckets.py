@@ -13,7 +13,6 @@ from counter.buckets import (
     format_utc,
     format_utc_ms,
     hour_bucket,
-    hours_overlapping,
     parse_timestamp,
 )
 
@@ -131,47 +130,6 @@ def test_counting_day_converts_other_offsets() -> None:
     moment = datetime(2025, 9, 18, 22, 10, tzinfo=timezone(timedelta(hours=-3)))
 
     assert counting_day(moment) == date(2025, 9, 19)
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "expected"),
-    [
-        ("10:30", "12:30", ["10:00", "11:00", "12:00"]),
-        ("10:00", "12:00", ["10:00", "11:00"]),
-        ("10:00", "10:00:00.000001", ["10:00"]),
-        ("10:59:59.999999", "11:00", ["10:00"]),
-        ("10:00", "10:00", []),
-        ("10:30", "10:30", []),
-    ],
-    ids=[
-        "mid-hour-both-ends",
-        "on-the-hour-both-ends",
-        "one-microsecond",
-        "last-microsecond-of-hour",
-        "empty-on-the-hour",
-        "empty-mid-hour",
-    ],
-)
-def test_hours_overlapping_edges(start: str, end: str, expected: list[str]) -> None:
-    hours = list(hours_overlapping(utc(f"2025-09-18T{start}"), utc(f"2025-09-18T{end}")))
-
-    assert hours == [utc(f"2025-09-18T{hour}") for hour in expected]
-
-
-def test_hours_overlapping_crosses_midnight() -> None:
-    hours = list(hours_overlapping(utc("2025-09-18T22:30"), utc("2025-09-19T01:00")))
-
-    assert hours == [utc("2025-09-18T22:00"), utc("2025-09-18T23:00"), utc("2025-09-19T00:00")]
-
-
-def test_hours_overlapping_accepts_offsets() -> None:
-    plus_two = timezone(timedelta(hours=2))
-    start = datetime(2025, 9, 18, 12, 30, tzinfo=plus_two)
-    end = datetime(2025, 9, 18, 14, 0, tzinfo=plus_two)
-
-    hours = list(hours_overlapping(start, end))
-
-    assert hours == [utc("2025-09-18T10:00"), utc("2025-09-18T11:00")]
 
 
 @pytest.mark.parametrize(
@@ -322,15 +280,6 @@ def test_parse_timestamp_accepts_rfc3339_variants(text: str, expected: datetime)
 def test_parse_timestamp_rejects_with_reason(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         parse_timestamp(text)
-
-
-def test_hours_overlapping_stops_at_last_hour() -> None:
-    start = datetime(9999, 12, 31, 22, 30, tzinfo=UTC)
-    end = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
-
-    hours = list(hours_overlapping(start, end))
-
-    assert hours == [datetime(9999, 12, 31, 22, tzinfo=UTC), datetime(9999, 12, 31, 23, tzinfo=UTC)]
 
 
 def test_days_overlapping_stops_at_last_day() -> None:

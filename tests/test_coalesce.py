@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from counter.coalesce import keep_latest, merge_latest
+from counter.coalesce import DayKey, merge_latest
 from counter.contract import OutboxRecord
 from counter.outbox import OutboxEvent
 
@@ -20,6 +20,13 @@ def event(entry_id: str, account_id: str, day: str, total: int) -> OutboxEvent:
 
 def entry_ids(events: list[OutboxEvent]) -> list[str]:
     return [item.entry_id for item in events]
+
+
+def keep_latest(events: list[OutboxEvent]) -> tuple[list[OutboxEvent], list[OutboxEvent]]:
+    """Split one batch with merge_latest into the highest total per day and the rest."""
+    latest: dict[DayKey, OutboxEvent] = {}
+    superseded = merge_latest(latest, events)
+    return list(latest.values()), superseded
 
 
 def test_keep_latest_empty() -> None:
