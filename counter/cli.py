@@ -19,6 +19,7 @@ from counter.embedded import LOOPBACK, EmbeddedValkey
 from counter.errors import (
     ConfigError,
     CounterError,
+    DispatcherCrashed,
     ShardCountMismatch,
     StoreError,
     StoreUnavailable,
@@ -31,9 +32,6 @@ from counter.store import Store
 
 logger = logging.getLogger(__name__)
 
-# uvicorn's own shutdown deadline leaves the dispatcher's grace period this much room.
-UVICORN_SHUTDOWN_MARGIN_S = 5.0
-
 # CLI options that override a COUNTER_* variable: option dest -> variable.
 OPTION_VARIABLES = {
     "host": "COUNTER_HOST",
@@ -45,10 +43,6 @@ OPTION_VARIABLES = {
     "delivery_mode": "COUNTER_DELIVERY_MODE",
     "log_level": "COUNTER_LOG_LEVEL",
 }
-
-
-class DispatcherCrashed(CounterError):
-    """The dispatcher task ended with an error, so `counter dispatch` must exit non-zero."""
 
 
 class Terminated(Exception):
@@ -222,8 +216,10 @@ def serve(settings: Settings, access_log: bool) -> None:
             workers=settings.workers,
             access_log=access_log,
             log_level=settings.log_level.lower(),
+            # This deadline covers open HTTP requests only, so it is as long as one can
+            # take. The dispatcher drains afterwards, in the lifespan shutdown.
             timeout_graceful_shutdown=math.ceil(
-                settings.shutdown_grace_seconds + UVICORN_SHUTDOWN_MARGIN_S
+                settings.body_timeout_seconds + settings.redis_timeout_seconds
             ),
         )
 
