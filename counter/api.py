@@ -28,7 +28,7 @@ from counter.errors import (
     StoreError,
     StoreUnavailable,
 )
-from counter.logs import Throttle
+from counter.logs import LOG_INTERVAL_S, Throttle
 from counter.messages import Message, parse_message
 from counter.outbox import total_status
 from counter.problems import ProblemType, problem
@@ -39,7 +39,10 @@ from counter.store import CountResult, CountStatus
 logger = logging.getLogger(__name__)
 
 STORE_RETRY_AFTER_S = 1
-LOG_INTERVAL_S = 5.0
+COUNT_UNAVAILABLE_DETAIL = (
+    "Redis is unavailable. Retry the same request later; if the message was counted after "
+    "all, the retry is answered as a duplicate."
+)
 _store_log = Throttle(LOG_INTERVAL_S)
 
 
@@ -265,7 +268,7 @@ def validate_counts_query(request: Request, max_range_days: int) -> CountsQuery:
 
 async def count(runtime: Runtime, message: Message) -> CountResult:
     try:
-        async with store_errors():
+        async with store_errors(COUNT_UNAVAILABLE_DETAIL):
             return await runtime.store.count(message, datetime.now(UTC))
     except IdReused as exc:
         raise Rejected(
@@ -278,7 +281,9 @@ async def count(runtime: Runtime, message: Message) -> CountResult:
 
 
 @asynccontextmanager
-async def store_errors() -> AsyncIterator[None]:
+async def store_errors(
+    unavailable_detail: str = "Redis is unavailable. Retry the same request later.",
+) -> AsyncIterator[None]:
     """Turn StoreUnavailable into 503 with Retry-After, and any other StoreError into 500."""
     try:
         yield
@@ -287,8 +292,7 @@ async def store_errors() -> AsyncIterator[None]:
         raise Rejected(
             problem(
                 ProblemType.STORE_UNAVAILABLE,
-                "Redis is unavailable. Retry the same request later; if the message was "
-                "counted after all, the retry is answered as a duplicate.",
+                unavailable_detail,
                 headers={"retry-after": str(STORE_RETRY_AFTER_S)},
             )
         ) from exc
