@@ -1,1 +1,1 @@
-"""Message Counter: counts chat-message webhooks once per account and hour."""
+"""Message Counter: counts chat-message webhooks per account and hour, each message once."""

@@ -22,7 +22,7 @@ DayKey = tuple[str, str]
 
 
 def merge_latest(waiting: dict[DayKey, E], events: Iterable[E]) -> list[E]:
-    """Fold `events` into `waiting`, which keeps the newest event per (account_id, date).
+    """Fold `events` into `waiting`, which keeps the highest total per (account_id, date).
 
     Returns the superseded events: those whose total is lower than another one's for the
     same key, whether they were waiting already or just arrived.

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from counter import contract
 from counter.coalesce import DayKey, merge_latest
 from counter.errors import StoreError
-from counter.logs import Throttle
+from counter.logs import LOG_INTERVAL_S, Throttle
 from counter.outbox import Outbox, OutboxEvent
 from counter.retry import Verdict, retry_delay_s
 from counter.sender import DeliveryOutcome, Sender, redact_url
@@ -37,10 +37,11 @@ HEARTBEATS_PER_IDLE = 3
 # A blocking read waits at most this share of the Redis socket timeout.
 READ_BLOCK_SHARE_OF_TIMEOUT = 0.5
 # In `latest` mode the dispatcher keeps reading while every delivery slot is busy. It
-# keeps the newest unsent event of each (account_id, date) in memory, up to this many.
+# keeps the highest unsent total of each (account_id, date) in memory, and stops reading
+# once it holds this many (one read can pass the mark by up to a read batch).
 MAX_WAITING_DAYS = 10_000
 STORE_RETRY_S = 1.0
-LOG_INTERVAL_S = 5.0
+SLOT_WAIT_S = 1.0
 
 
 @dataclass
@@ -232,7 +233,7 @@ class Dispatcher:
 
     async def _wait_for_slot(self) -> None:
         self._slot_freed.clear()
-        await self._wait(self._slot_freed, READ_BLOCK_MS / 1000)
+        await self._wait(self._slot_freed, SLOT_WAIT_S)
 
     def _start_delivery(self, event: OutboxEvent) -> None:
         key = self._key(event)

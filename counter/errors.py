@@ -7,7 +7,8 @@ CounterError
 │   └── ShardCountMismatch   the data was written with another shard count
 ├── InvalidInput         request fields failed validation, one FieldError each
 ├── IdReused             a message id came back with another created_at
-└── InvalidSignature     an incoming webhook is not signed with the shared secret
+├── InvalidSignature     an incoming webhook is not signed with the shared secret
+└── DispatcherCrashed    the dispatcher stopped with an error
 """
 
 from __future__ import annotations
@@ -57,3 +58,7 @@ class IdReused(CounterError):
 
 class InvalidSignature(CounterError):
     """An incoming webhook's Standard Webhooks signature is missing, stale or wrong."""
+
+
+class DispatcherCrashed(CounterError):
+    """The dispatcher stopped with an error, so `counter dispatch` must exit non-zero."""

@@ -7,10 +7,12 @@ import time
 from collections.abc import Callable
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# How often a throttled error may be logged again.
+LOG_INTERVAL_S = 5.0
 
 
 def configure_logging(level: str) -> None:
-    """Send `key=value` log lines to stderr at `level`; calling it again changes nothing."""
+    """Send `key=value` log lines to stderr at `level`. Later calls only change the level."""
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()

@@ -1,7 +1,8 @@
 """The outbox streams on Redis: reading, claiming, acknowledging and dead-lettering events.
 
 Each shard has one stream, read by the consumer group `dispatchers`. An event is deleted
-only after the receiver responded with 2xx, or after it moved to the shard's dead-letter stream.
+only after the receiver responded with 2xx, after it moved to the shard's dead-letter
+stream, or, in `latest` mode, once a higher total of its day has replaced it.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ _STATUS_AND_TITLE: dict[ProblemType, tuple[int, str]] = {
     ProblemType.UNSUPPORTED_MEDIA_TYPE: (415, "Unsupported media type"),
     ProblemType.BODY_TOO_LARGE: (413, "Request body too large"),
     ProblemType.INVALID_FIELDS: (422, "Invalid fields"),
-    ProblemType.ID_REUSED: (422, "Message id reused with a different payload"),
+    ProblemType.ID_REUSED: (422, "Message id reused with another created_at"),
     ProblemType.INVALID_SIGNATURE: (401, "Invalid webhook signature"),
     ProblemType.STORE_UNAVAILABLE: (503, "Storage unavailable"),
     ProblemType.NOT_READY: (503, "Service not ready"),

@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> None:
         "on" if args.secret is not None else "off",
         format_fields(faults.to_dict()),
     )
-    # run_app binds right after this line, and fails loudly if the port is taken.
-    print(f"mock-external listening on http://{args.host}:{args.port}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None)
+    # run_app calls `print` once the port is bound, so a taken port never shows as listening.
+    listening = f"mock-external listening on http://{args.host}:{args.port}"
+    web.run_app(
+        app, host=args.host, port=args.port, print=lambda _banner: print(listening, flush=True)
+    )
     logger.info("stopped mock-external")

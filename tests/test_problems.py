@@ -19,7 +19,7 @@ STATUS_AND_TITLE = {
     ProblemType.BODY_TOO_LARGE: (413, "Request body too large"),
     ProblemType.UNSUPPORTED_MEDIA_TYPE: (415, "Unsupported media type"),
     ProblemType.INVALID_FIELDS: (422, "Invalid fields"),
-    ProblemType.ID_REUSED: (422, "Message id reused with a different payload"),
+    ProblemType.ID_REUSED: (422, "Message id reused with another created_at"),
     ProblemType.STORE_UNAVAILABLE: (503, "Storage unavailable"),
     ProblemType.NOT_READY: (503, "Service not ready"),
     ProblemType.REQUEST_TIMEOUT: (408, "Request timeout"),

@@ -1,4 +1,4 @@
--- Acknowledge delivered events and delete them from the outbox, atomically.
+-- Acknowledge delivered or superseded events and delete them from the outbox, atomically.
 --
 -- KEYS[1]  outbox key
 -- ARGV[1]  consumer group
