@@ -62,6 +62,7 @@ class Outbox:
         self.shard_count = shard_count
         self.consumer = consumer
         self._claim_cursors = dict.fromkeys(range(shard_count), "0-0")
+        self._shard_of_stream = {keys.outbox_key(shard): shard for shard in range(shard_count)}
         self._ack_script = register(redis, "ack_events")
         self._dead_letter_script = register(redis, "dead_letter")
         self._replay_script = register(redis, "replay_dead_letters")
@@ -179,8 +180,8 @@ class Outbox:
     async def replay_dead_letters(self, limit: int | None) -> int:
         """Move up to `limit` dead letters (all when None) back to the outbox.
 
-        Shards are replayed one after another, each oldest first. Entries that are not
-        complete events (a malformed outbox entry that was dead-lettered) stay behind.
+        Shards are replayed one after another, each oldest first. Malformed outbox
+        entries that the dispatcher dead-lettered stay behind.
         """
         moved = 0
         async with translate_errors("replaying dead letters"):
@@ -190,7 +191,7 @@ class Outbox:
                     batch = REPLAY_BATCH if limit is None else min(REPLAY_BATCH, limit - moved)
                     count, cursor, examined = await self._replay_script(
                         keys=[keys.dead_letter_key(shard), keys.outbox_key(shard)],
-                        args=[batch, cursor],
+                        args=[batch, cursor, MALFORMED_ERROR_PREFIX],
                     )
                     moved += int(count)
                     if int(examined) < batch:
@@ -217,22 +218,35 @@ class Outbox:
         ]
 
     async def _parse(self, entries: list[tuple[str, str, dict[str, str]]]) -> list[OutboxEvent]:
-        """Turn stream entries into events, and dead-letter any that cannot become one."""
+        """Turn stream entries into events, and dead-letter any that cannot become one.
+
+        A failed move leaves that entry pending, to be claimed and tried again later, and
+        never costs the valid events of the batch.
+        """
         events: list[OutboxEvent] = []
         for stream, entry_id, fields in entries:
-            shard = int(stream.split("{", 1)[1].split("}", 1)[0])
+            shard = self._shard_of_stream[stream]
             try:
                 record = OutboxRecord.from_stream_fields(fields)
-                build_event(record)
+                build_event(record)  # fails on a value the contract cannot carry
             except (KeyError, ValueError, OverflowError, OSError) as exc:
-                error = f"{MALFORMED_ERROR_PREFIX}: {type(exc).__name__}: {exc}"
-                logger.error(
-                    "outbox entry malformed shard=%d entry_id=%s error=%s", shard, entry_id, error
-                )
-                await self._move_to_dead_letters(shard, entry_id, None, error, 0)
+                await self._set_aside(shard, entry_id, f"{type(exc).__name__}: {exc}")
                 continue
             events.append(OutboxEvent(shard, entry_id, record))
         return events
+
+    async def _set_aside(self, shard: int, entry_id: str, reason: str) -> None:
+        error = f"{MALFORMED_ERROR_PREFIX}: {reason}"
+        logger.error("outbox entry malformed shard=%d entry_id=%s error=%s", shard, entry_id, error)
+        try:
+            await self._move_to_dead_letters(shard, entry_id, None, error, 0)
+        except StoreError as exc:
+            logger.warning(
+                "dead-lettering a malformed entry failed shard=%d entry_id=%s error=%s",
+                shard,
+                entry_id,
+                exc,
+            )
 
 
 def total_status(shards: Sequence[ShardStatus]) -> ShardStatus:

@@ -103,6 +103,20 @@ def test_replay_skips_entries_that_are_not_events(
     assert client.xlen(keys.dead_letter_key(2)) == 1
 
 
+def test_replay_keeps_unreadable_complete_entry(
+    own_valkey: EmbeddedValkey, client: redis.Redis
+) -> None:
+    with_outbox(own_valkey, lambda outbox: outbox.ensure_groups())
+    client.xadd(keys.outbox_key(3), {**EVENT_FIELDS, "total": "many"})
+    with_outbox(own_valkey, lambda outbox: outbox.read_new(10, block_ms=100))
+
+    moved = with_outbox(own_valkey, lambda outbox: outbox.replay_dead_letters(None))
+
+    assert moved == 0
+    assert client.xlen(keys.dead_letter_key(3)) == 1
+    assert client.xlen(keys.outbox_key(3)) == 0
+
+
 def test_replay_limit_moves_that_many(own_valkey: EmbeddedValkey, client: redis.Redis) -> None:
     with_outbox(own_valkey, lambda outbox: outbox.ensure_groups())
     for shard in range(SHARDS):
