@@ -124,6 +124,7 @@ class Dispatcher:
                 await asyncio.gather(acker, return_exceptions=True)
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
+                await self._leave_group()
             finally:
                 self.finished.set()
                 logger.info(
@@ -131,6 +132,21 @@ class Dispatcher:
                     self.outbox.consumer,
                     self._stats_fields(),
                 )
+
+    async def _leave_group(self) -> None:
+        """Remove this consumer from the group, so restarts do not pile up idle names."""
+        try:
+            kept = await self.outbox.forget_consumer()
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            self._log_store_error("leaving the consumer group", exc)
+            return
+        if kept:
+            logger.info(
+                "consumer stays in the group with pending events consumer=%s shards=%d",
+                self.outbox.consumer,
+                kept,
+            )
 
     def _helper_done(self, task: asyncio.Task[None]) -> None:
         """Stop the dispatcher when the acker or the heartbeat fails, as if it had crashed."""

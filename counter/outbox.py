@@ -66,6 +66,7 @@ class Outbox:
         self._ack_script = register(redis, "ack_events")
         self._dead_letter_script = register(redis, "dead_letter")
         self._replay_script = register(redis, "replay_dead_letters")
+        self._forget_script = register(redis, "forget_consumer")
 
     async def ensure_groups(self) -> None:
         """Create the consumer group on every shard stream, and the stream if needed."""
@@ -151,6 +152,20 @@ class Outbox:
                     await self._ack_script(
                         keys=[keys.outbox_key(shard)], args=[keys.CONSUMER_GROUP, *chunk]
                     )
+
+    async def forget_consumer(self) -> int:
+        """Leave the group on every shard where this consumer holds no events.
+
+        Returns the number of shards it still holds events on, where it stays listed.
+        """
+        kept = 0
+        async with translate_errors("removing the consumer from the group"):
+            for shard in range(self.shard_count):
+                removed = await self._forget_script(
+                    keys=[keys.outbox_key(shard)], args=[keys.CONSUMER_GROUP, self.consumer]
+                )
+                kept += 0 if removed else 1
+        return kept
 
     async def dead_letter(
         self, event: OutboxEvent, last_status: int | None, last_error: str, attempts: int

@@ -221,3 +221,45 @@ def test_failed_acker_stops_dispatcher(own_valkey: EmbeddedValkey) -> None:
     assert isinstance(dispatcher.error, RuntimeError)
     assert dispatcher.stats.delivered == 0
     assert pending == SHARDS
+
+
+def test_stopped_dispatcher_leaves_group(own_valkey: EmbeddedValkey) -> None:
+    add_events(own_valkey, per_shard=1)
+    sender = RecordingSender()
+
+    async def run() -> None:
+        async with Running(settings_for(own_valkey), sender, "leaving") as dispatcher:
+            await wait_for(lambda: dispatcher.stats.delivered == SHARDS)
+
+    asyncio.run(run())
+    client = redis.Redis.from_url(own_valkey.url, decode_responses=True)
+    consumers = [
+        consumer["name"]
+        for shard in range(SHARDS)
+        for consumer in client.xinfo_consumers(keys.outbox_key(shard), "dispatchers")
+    ]
+    client.close()
+
+    assert consumers == []
+
+
+def test_dispatcher_with_pending_events_stays_in_group(own_valkey: EmbeddedValkey) -> None:
+    add_events(own_valkey, per_shard=1)
+    settings = settings_for(own_valkey, shutdown_grace_seconds=0)
+    sender = RecordingSender(delay_s=30.0)
+
+    async def run() -> None:
+        async with Running(settings, sender, "holding"):
+            await wait_for(lambda: len(sender.sent) == SHARDS)
+
+    asyncio.run(run())
+    client = redis.Redis.from_url(own_valkey.url, decode_responses=True)
+    pending = [
+        consumer["pending"]
+        for shard in range(SHARDS)
+        for consumer in client.xinfo_consumers(keys.outbox_key(shard), "dispatchers")
+        if consumer["name"] == "holding"
+    ]
+    client.close()
+
+    assert pending == [1] * SHARDS

@@ -1,0 +1,15 @@
+-- Remove a consumer from the group of one outbox stream, unless it still holds events.
+--
+-- KEYS[1]  outbox key
+-- ARGV[1]  consumer group
+-- ARGV[2]  consumer name
+--
+-- Deleting a consumer drops its pending events from the group, and nobody could claim
+-- them again. So a consumer with pending events stays. Returns 1 when it was removed.
+
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #pending > 0 then
+    return 0
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
