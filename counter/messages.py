@@ -12,6 +12,7 @@ from counter.errors import FieldError, InvalidInput
 
 MAX_ID_LENGTH = 256
 TIMESTAMP_EXAMPLE = "2025-09-18T10:15:00Z"
+TIMESTAMP_EXPECTED = f"must be an RFC 3339 timestamp with a UTC offset, such as {TIMESTAMP_EXAMPLE}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _check_id(payload: dict[str, Any], field: str, errors: list[FieldError]) -> 
 
 
 def _check_created_at(payload: dict[str, Any], errors: list[FieldError]) -> datetime | None:
-    expected = f"must be an RFC 3339 timestamp with a UTC offset, such as {TIMESTAMP_EXAMPLE}"
+    expected = TIMESTAMP_EXPECTED
     if "created_at" not in payload:
         errors.append(FieldError("created_at", f"is required and {expected}"))
         return None

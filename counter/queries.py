@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 from counter.buckets import parse_timestamp
 from counter.errors import FieldError, InvalidInput
-from counter.messages import TIMESTAMP_EXAMPLE, check_id_text
+from counter.messages import TIMESTAMP_EXPECTED, check_id_text
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def invalid_utf8_parameters(query_string: bytes) -> list[FieldError]:
 
 
 def _parse_bound(params: Mapping[str, str], name: str, errors: list[FieldError]) -> datetime | None:
-    expected = f"must be an RFC 3339 timestamp with a UTC offset, such as {TIMESTAMP_EXAMPLE}"
+    expected = TIMESTAMP_EXPECTED
     raw = params.get(name)
     if raw is None:
         errors.append(FieldError(name, f"is required and {expected}"))
