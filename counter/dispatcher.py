@@ -294,7 +294,7 @@ class Dispatcher:
                 self._acks.put_nowait(event)
                 return
             if outcome.verdict is Verdict.PERMANENT or self._expired(event):
-                await self._dead_letter(event, outcome, attempt)
+                await self._dead_letter(event, event_id, outcome, attempt)
                 return
             delay_s = retry_delay_s(
                 attempt,
@@ -351,7 +351,7 @@ class Dispatcher:
         self.stats.delivered += len(events)
 
     async def _dead_letter(
-        self, event: OutboxEvent, outcome: DeliveryOutcome, attempts: int
+        self, event: OutboxEvent, event_id: str, outcome: DeliveryOutcome, attempts: int
     ) -> None:
         reason = (
             outcome.error if outcome.verdict is Verdict.PERMANENT else f"expired: {outcome.error}"
@@ -371,7 +371,7 @@ class Dispatcher:
         logger.error(
             "event dead-lettered event_id=%s account_id=%s date=%s status=%s attempts=%d "
             "error=%s similar_held_back=%d",
-            contract.event_id(event.record.account_id, event.record.date, event.record.total),
+            event_id,
             event.record.account_id,
             event.record.date,
             outcome.status,
@@ -408,9 +408,11 @@ class Dispatcher:
             await asyncio.wait(still_running)
             logger.warning("dispatcher released unfinished deliveries count=%d", len(still_running))
 
+    def _age_s(self, event: OutboxEvent) -> float:
+        return self.wall_clock() - event.created_ms / 1000
+
     def _expired(self, event: OutboxEvent) -> bool:
-        age_s = self.wall_clock() - event.created_ms / 1000
-        return age_s > self.settings.max_event_age_seconds
+        return self._age_s(event) > self.settings.max_event_age_seconds
 
     def _read_block_ms(self) -> int:
         """Block for at most half the Redis socket timeout, so an idle read never times out."""
@@ -445,7 +447,7 @@ class Dispatcher:
         held_back = self._retry_log.allow()
         if held_back is None:
             return
-        age_s = self.wall_clock() - event.created_ms / 1000
+        age_s = self._age_s(event)
         logger.warning(
             "delivery failed, will retry event_id=%s attempt=%d status=%s retry_in_s=%.2f "
             "age_s=%.0f max_age_s=%.0f error=%s similar_held_back=%d",
