@@ -30,7 +30,13 @@ from mock_external.faults import (
     decide_fault,
 )
 from mock_external.recorder import EventLog, EventStats, InvalidEventError
-from tests.support.processes import LOOPBACK, ManagedProcess, free_port, python_module
+from tests.support.processes import (
+    DIRECT_OPENER,
+    LOOPBACK,
+    ManagedProcess,
+    free_port,
+    python_module,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"mock-external-test-secret-32byte").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another-secret-nobody-configured").decode()
@@ -307,10 +313,6 @@ def test_cli_rejects_empty_secret(capsys: pytest.CaptureFixture[str]) -> None:
 
 # --- HTTP helpers -------------------------------------------------------------------------
 
-# Without proxies, so that requests go straight to the loopback server whatever the
-# environment sets.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 
 @dataclass(frozen=True)
 class Reply:
@@ -328,7 +330,7 @@ def send(
     """Send one request and return the reply, whatever its status."""
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     try:
-        with _OPENER.open(request, timeout=REQUEST_TIMEOUT_S) as response:
+        with DIRECT_OPENER.open(request, timeout=REQUEST_TIMEOUT_S) as response:
             return Reply(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
         with error:

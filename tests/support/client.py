@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-# Loopback servers only: never route a test request through a proxy from the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from tests.support.processes import DIRECT_OPENER
+
 REQUEST_TIMEOUT_S = 30.0
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -44,7 +44,7 @@ def request(
         all_headers.setdefault("content-type", "application/json")
     prepared = urllib.request.Request(url, data=body, headers=all_headers, method=method)
     try:
-        with _DIRECT.open(prepared, timeout=REQUEST_TIMEOUT_S) as response:
+        with DIRECT_OPENER.open(prepared, timeout=REQUEST_TIMEOUT_S) as response:
             return Reply(response.status, dict(response.headers.items()), response.read())
     except urllib.error.HTTPError as error:
         with error:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,26 +12,21 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from counter.embedded import LOOPBACK, free_port
+
 READY_TIMEOUT_S = 30.0
 READY_POLL_S = 0.05
 STOP_TIMEOUT_S = 15.0
-LOOPBACK = "127.0.0.1"
 
-
-def free_port() -> int:
-    """Return a TCP port on the loopback interface that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
+__all__ = ["LOOPBACK", "ManagedProcess", "free_port", "http_ok", "python_module"]
 
 # Loopback servers only: never route a test request through a proxy from the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+DIRECT_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def http_ok(url: str) -> bool:
     try:
-        with _DIRECT.open(url, timeout=1) as response:
+        with DIRECT_OPENER.open(url, timeout=1) as response:
             return 200 <= response.status < 300
     except (OSError, urllib.error.URLError):
         return False
