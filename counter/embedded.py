@@ -166,12 +166,19 @@ class EmbeddedValkey:
         """Lock the data folder, so that two servers never write one append-only file."""
         if self._folder_lock is not None:
             return  # still ours, for example after kill()
-        lock_file = self.lock_path.open("wb")
+        try:
+            # Appending keeps the holder's PID readable until the lock is ours.
+            lock_file = self.lock_path.open("a+b")
+        except OSError as exc:
+            raise ConfigError(f"COUNTER_DATA_DIR={self.data_dir} cannot be used: {exc}") from exc
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock_file.close()
             raise ConfigError(self._data_dir_taken_message()) from None
+        lock_file.truncate(0)
+        lock_file.write(f"{os.getpid()}\n".encode())
+        lock_file.flush()
         self._folder_lock = lock_file
 
     def _release_data_dir(self) -> None:
@@ -180,15 +187,14 @@ class EmbeddedValkey:
             lock_file.close()
 
     def _data_dir_taken_message(self) -> str:
-        try:
-            holder = f"a Valkey server (pid {int(self.pid_path.read_text().strip())})"
-        except (OSError, ValueError):
-            holder = "another embedded Valkey server"
+        owner = _read_pid(self.lock_path)
+        valkey = _read_pid(self.pid_path)
+        service = "another process" if owner is None else f"`counter serve` (pid {owner})"
+        server = "" if valkey is None or not _is_alive(valkey) else f" (pid {valkey})"
         return (
-            f"{holder} already uses {self.data_dir}. If another `counter serve` runs on "
-            "this folder, stop it, give this one another COUNTER_DATA_DIR, or share its "
-            "server through COUNTER_REDIS_URL. If that server outlived a killed "
-            "`counter serve`, stop it with `kill PID` and start again"
+            f"{self.data_dir} is in use by {service} and its Valkey server{server}. Stop that "
+            "service, give this one another COUNTER_DATA_DIR, or share its server through "
+            "COUNTER_REDIS_URL"
         )
 
     def _launch(self) -> None:
@@ -303,3 +309,20 @@ class EmbeddedValkey:
     def _check_alive(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
             raise StoreError(f"valkey-server exited with {process.returncode}; see {self.log_path}")
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -5,6 +5,7 @@ Also the start-up check that the shard count matches the one the data was writte
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -242,11 +243,23 @@ def test_embedded_valkey_rejects_data_dir_in_use(tmp_path: Path) -> None:
     first = start_valkey(tmp_path / "data")
     second = EmbeddedValkey(tmp_path / "data", port=free_port())
     try:
-        with pytest.raises(ConfigError, match=f"pid {first.process.pid if first.process else 0}"):
+        with pytest.raises(ConfigError) as caught:
             second.start()
     finally:
         second.stop()
+        valkey_pid = first.process.pid if first.process else 0
         first.stop()
+
+    assert f"`counter serve` (pid {os.getpid()})" in str(caught.value)
+    assert f"Valkey server (pid {valkey_pid})" in str(caught.value)
+
+
+def test_embedded_valkey_unusable_lock_file(tmp_path: Path) -> None:
+    (tmp_path / "data" / "valkey.lock").mkdir(parents=True)
+    server = EmbeddedValkey(tmp_path / "data", port=free_port())
+
+    with pytest.raises(ConfigError, match=r"COUNTER_DATA_DIR=.* cannot be used"):
+        server.start()
 
 
 class SlowLoadingValkey(EmbeddedValkey):
