@@ -126,7 +126,7 @@ async def readyz(request: Request) -> Response:
         await runtime.store.ensure_scripts()
     except StoreError as exc:
         log_store_error(exc)
-        return problem(ProblemType.NOT_READY, "Redis is unavailable; check COUNTER_REDIS_URL.")
+        return problem(ProblemType.NOT_READY, "Redis is unavailable; see the service log.")
     return json_response({"status": "ready"})
 
 
@@ -202,14 +202,19 @@ def verify_signature(runtime: Runtime, body: bytes, request: Request) -> None:
 
 
 def check_json_content_type(request: Request) -> None:
-    content_type = request.headers.get("content-type", "")
-    if not is_json_media_type(content_type):
-        detail = "Send the message as JSON with the header Content-Type: application/json."
-    elif not is_utf8_charset(content_type):
+    content_types = request.headers.getlist("content-type")
+    encodings = [
+        token.strip().lower()
+        for header in request.headers.getlist("content-encoding")
+        for token in header.split(",")
+    ]
+    if len(content_types) != 1 or not is_json_media_type(content_types[0]):
+        detail = "Send the message as JSON with one header Content-Type: application/json."
+    elif not is_utf8_charset(content_types[0]):
         detail = "Send the message as JSON in UTF-8: drop the charset or set charset=utf-8."
-    elif request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+    elif any(encoding != "identity" for encoding in encodings):
         detail = (
-            f"Content-Encoding {request.headers['content-encoding']!r} is not supported; "
+            f"Content-Encoding {', '.join(encodings)!r} is not supported; "
             "send the body uncompressed."
         )
     else:
@@ -251,7 +256,16 @@ def validate_counts_query(request: Request, max_range_days: int) -> CountsQuery:
     params = request.query_params
     repeated = sorted({key for key in params if len(params.getlist(key)) > 1})
     errors = [FieldError(key, "must be given once") for key in repeated]
-    errors += invalid_utf8_parameters(request.scope["query_string"])
+    encoding_errors = invalid_utf8_parameters(request.scope["query_string"])
+    if encoding_errors:
+        # The other checks would only repeat the same values with U+FFFD in them.
+        raise Rejected(
+            problem(
+                ProblemType.INVALID_FIELDS,
+                "Fix the query parameters listed in errors.",
+                errors + encoding_errors,
+            )
+        )
     query: CountsQuery | None = None
     try:
         query = parse_counts_query(params, max_range_days)
@@ -313,15 +327,16 @@ def is_utf8_charset(content_type: str) -> bool:
     """Accept a content type without a charset, or with charset=utf-8 (JSON is UTF-8)."""
     for parameter in content_type.split(";")[1:]:
         name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"').lower() in {"utf-8", "utf8"}
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in {
+            "utf-8",
+            "utf8",
+        }:
+            return False
     return True
 
 
-def is_json_media_type(content_type: str | None) -> bool:
+def is_json_media_type(content_type: str) -> bool:
     """Accept application/json and any `+json` type (RFC 6839), parameters ignored."""
-    if not content_type:
-        return False
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (
         media_type.startswith("application/") and media_type.endswith("+json")

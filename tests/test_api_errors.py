@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,39 @@ def test_webhook_other_encoding_is_415(
     problem = assert_problem(reply, 415, "unsupported-media-type")
     assert hint in problem["detail"]
     assert counts.json() == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("content-type", "application/json"), ("content-type", "text/plain")],
+        [("content-type", "application/json; charset=utf-8; charset=utf-16")],
+        [
+            ("content-type", "application/json"),
+            ("content-encoding", "identity"),
+            ("content-encoding", "gzip"),
+        ],
+    ],
+    ids=["two-content-types", "two-charsets", "two-encodings"],
+)
+def test_webhook_repeated_header_is_415(
+    service_url: str, account: str, headers: list[tuple[str, str]]
+) -> None:
+    body = orjson.dumps({**VALID, "account_id": account})
+    connection = http.client.HTTPConnection(*service_url.removeprefix("http://").split(":"))
+    try:
+        connection.putrequest("POST", "/webhooks/messages")
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.putheader("content-length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        problem = orjson.loads(response.read())
+    finally:
+        connection.close()
+
+    assert response.status == 415
+    assert problem["type"] == PROBLEM + "unsupported-media-type"
 
 
 @pytest.mark.parametrize(
@@ -288,6 +322,15 @@ def test_counts_repeated_parameter_is_422(service_url: str) -> None:
 
     problem = assert_problem(reply, 422, "invalid-fields")
     assert problem["errors"] == [{"field": "account_id", "detail": "must be given once"}]
+
+
+def test_counts_invalid_utf8_named_once(service_url: str) -> None:
+    query = "account_id=a&from=2025-09-18T00:00:00Z%FF&to=2025-09-19T00:00:00Z"
+
+    reply = request("GET", f"{service_url}/counts?{query}")
+
+    problem = assert_problem(reply, 422, "invalid-fields")
+    assert problem["errors"] == [{"field": "from", "detail": "must be percent-encoded UTF-8"}]
 
 
 @pytest.mark.parametrize("account_id", ["%FF", "%ED%A0%80"], ids=["invalid-byte", "surrogate"])
