@@ -30,10 +30,10 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError("not in the form YYYY-MM-DDTHH:MM:SS[.fraction] with Z, +HH:MM or -HH:MM")
     if match["second"] == "60":
         raise ValueError("a leap second (:60) cannot be counted; send :59 of that minute instead")
-    if match["offset_hour"] is not None and (
-        int(match["offset_hour"]) > 23 or int(match["offset_minute"]) > 59
-    ):
-        raise ValueError("the offset must be between -23:59 and +23:59")
+    if match["offset_hour"] is not None and int(match["offset_hour"]) > 23:
+        raise ValueError("the offset hours must be 00 to 23")
+    if match["offset_minute"] is not None and int(match["offset_minute"]) > 59:
+        raise ValueError("the offset minutes must be 00 to 59")
     normalised = text.upper().replace(" ", "T").replace("Z", "+00:00")
     head, dot, rest = normalised.partition(".")
     if dot:

@@ -22,7 +22,6 @@ from counter.errors import (
     DispatcherCrashed,
     ShardCountMismatch,
     StoreError,
-    StoreUnavailable,
 )
 from counter.logs import configure_logging
 from counter.outbox import Outbox, ShardStatus, total_status
@@ -181,7 +180,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
         hint = _redis_hint(args.command, settings, exc)
         if hint is None:
             raise
-        raise type(exc)(f"{exc}. {hint}") from exc
+        raise type(exc)(f"{str(exc).rstrip('.')}. {hint}") from exc
 
 
 def _redis_hint(command: str, settings: Settings, exc: StoreError) -> str | None:
@@ -190,7 +189,7 @@ def _redis_hint(command: str, settings: Settings, exc: StoreError) -> str | None
         return None
     if settings.redis_url is not None:
         return "Check that COUNTER_REDIS_URL names a running Redis 7 or Valkey server"
-    if command != "serve" and isinstance(exc, StoreUnavailable):
+    if command != "serve":
         return (
             f"No embedded Valkey answers on port {settings.embedded_port}: start "
             "`counter serve`, or set COUNTER_EMBEDDED_PORT (or COUNTER_REDIS_URL) to the "
