@@ -64,7 +64,7 @@ class Sender:
             self._session = None
 
     async def send(self, event_id: str, body: bytes) -> DeliveryOutcome:
-        """POST one event and classify the result; never raises for network failures."""
+        """POST one event and classify the result. Network errors become an outcome."""
         if self._session is None:
             raise RuntimeError("Sender.start() must be awaited before send()")
         headers = {"content-type": "application/json"}
