@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,7 +60,8 @@ def app_from_env() -> Starlette:
     """Build the app from COUNTER_* variables; uvicorn calls this in every worker."""
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    if settings.workers > 1:
+    parent = multiprocessing.parent_process()
+    if settings.workers > 1 and parent is not None and parent.pid is not None:
         # A worker of a SIGKILLed `counter serve` would otherwise keep the port.
-        exit_with_parent()
+        exit_with_parent(parent.pid)
     return create_app(settings)
