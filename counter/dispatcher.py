@@ -38,7 +38,7 @@ HEARTBEATS_PER_IDLE = 3
 READ_BLOCK_SHARE_OF_TIMEOUT = 0.5
 # In `latest` mode the dispatcher keeps reading while every delivery slot is busy. It
 # keeps the highest unsent total of each (account_id, date) in memory, and stops reading
-# once it holds this many (one read can pass the mark by up to a read batch).
+# once it has this many (one read can pass the mark by up to a read batch).
 MAX_WAITING_DAYS = 10_000
 STORE_RETRY_S = 1.0
 SLOT_WAIT_S = 1.0
@@ -136,16 +136,16 @@ class Dispatcher:
     async def _leave_group(self) -> None:
         """Remove this consumer from the group, so restarts do not pile up idle names."""
         try:
-            kept = await self.outbox.forget_consumer()
+            still_listed = await self.outbox.forget_consumer()
         except StoreError as exc:
             self.stats.store_errors += 1
             self._log_store_error("leaving the consumer group", exc)
             return
-        if kept:
+        if still_listed:
             logger.info(
                 "consumer stays in the group with pending events consumer=%s shards=%d",
                 self.outbox.consumer,
-                kept,
+                still_listed,
             )
 
     def _helper_done(self, task: asyncio.Task[None]) -> None:

@@ -154,18 +154,18 @@ class Outbox:
                     )
 
     async def forget_consumer(self) -> int:
-        """Leave the group on every shard where this consumer holds no events.
+        """Leave the group on every shard where this consumer has no pending events.
 
-        Returns the number of shards it still holds events on, where it stays listed.
+        Returns the number of shards where it still has pending events and stays listed.
         """
-        kept = 0
+        still_listed = 0
         async with translate_errors("removing the consumer from the group"):
             for shard in range(self.shard_count):
                 removed = await self._forget_script(
                     keys=[keys.outbox_key(shard)], args=[keys.CONSUMER_GROUP, self.consumer]
                 )
-                kept += 0 if removed else 1
-        return kept
+                still_listed += 0 if removed else 1
+        return still_listed
 
     async def dead_letter(
         self, event: OutboxEvent, last_status: int | None, last_error: str, attempts: int

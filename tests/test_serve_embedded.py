@@ -171,7 +171,7 @@ def test_serve_sigkill_stops_its_children(
 def test_serve_sigkill_while_workers_start(
     tmp_path: Path, mock_url: str, orphans: list[psutil.Process]
 ) -> None:
-    # Killed as soon as one worker answers, the other may still be loading the app.
+    # Killed as soon as one worker responds, the other may still be loading the app.
     survivors = []
     for _ in range(KILL_AT_START_ROUNDS):
         serve = embedded_serve(tmp_path, mock_url, workers=2)

@@ -1,4 +1,4 @@
--- Remove a consumer from the group of one outbox stream, unless it still holds events.
+-- Remove a consumer from the group of one outbox stream, unless it still has pending events.
 --
 -- KEYS[1]  outbox key
 -- ARGV[1]  consumer group
