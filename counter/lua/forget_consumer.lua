@@ -4,8 +4,9 @@
 -- ARGV[1]  consumer group
 -- ARGV[2]  consumer name
 --
--- Deleting a consumer drops its pending events from the group, and nobody could claim
--- them again. So a consumer with pending events stays. Returns 1 when it was removed.
+-- Deleting a consumer drops its pending events from the group, so no other consumer
+-- could claim them. A consumer with pending events therefore stays. Returns 1 when it
+-- was removed.
 
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
 if #pending > 0 then
